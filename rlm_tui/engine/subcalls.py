@@ -1,0 +1,225 @@
+"""Sub-calls from model code: llm_query, llm_query_batched, rlm_query, rlm_query_batched.
+
+The worker forwards each call over its channel; this module answers it: cache, budget, context
+window check, the model call or a child RLM, and the SubCall events of the tree.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import itertools
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from rlm_tui.engine.context import TurnContext
+from rlm_tui.events import SubCallFinished, SubCallStarted
+from rlm_tui.llm.base import Message, ModelError, ModelRequest, Usage, estimate_tokens
+from rlm_tui.sandbox.host import SubCallHandler, SubCallRejected, SubCallRequest
+
+
+class ChildOutcome:
+    def __init__(self, answer: str, usage: Usage, stopped_by: str | None = None) -> None:
+        self.answer = answer
+        self.usage = usage
+        self.stopped_by = stopped_by
+
+
+# (ctx, node_id, depth, model, prompt, context_blob) -> the child's outcome
+ChildRunner = Callable[[TurnContext, str, int, str, str, bytes | None], Awaitable[ChildOutcome]]
+
+
+class SubCalls:
+    def __init__(self, ctx: TurnContext, child_runner: ChildRunner) -> None:
+        self.ctx = ctx
+        self.run_child = child_runner
+
+    def handler(self, cell_node: str, depth: int) -> SubCallHandler:
+        """The handler for sub-calls made by one cell of an RLM at ``depth``."""
+        counter = itertools.count(1)
+
+        def node() -> str:
+            return f"{cell_node}.s{next(counter)}"
+
+        async def handle(req: SubCallRequest) -> Any:
+            args = req.args
+            model = args.get("model")
+            if req.fn == "llm_query":
+                return await self.llm(node(), cell_node, depth + 1, args["prompt"], model)
+            if req.fn == "llm_query_batched":
+                nodes = [node() for _ in args["prompts"]]
+                return await _batch(
+                    self.llm(n, cell_node, depth + 1, p, model)
+                    for n, p in zip(nodes, args["prompts"], strict=True)
+                )
+            blobs: list[bytes | None] = (
+                list(req.blobs)
+                if args.get("has_context")
+                else [None] * len(args.get("prompts", [args.get("prompt")]))
+            )
+            if req.fn == "rlm_query":
+                return await self.rlm(node(), cell_node, depth + 1, args["prompt"], blobs[0], model)
+            if req.fn == "rlm_query_batched":
+                nodes = [node() for _ in args["prompts"]]
+                return await _batch(
+                    self.rlm(n, cell_node, depth + 1, p, b, model)
+                    for n, p, b in zip(nodes, args["prompts"], blobs, strict=True)
+                )
+            raise SubCallRejected(f"unknown sub-call {req.fn!r}")
+
+        return handle
+
+    async def _from_cache(
+        self, key: tuple, node: str, parent: str, kind: str, model: str, prompt: str, depth: int
+    ) -> str | None:
+        fut = self.ctx.shared.cached(key)
+        if fut is None:
+            return None
+        started = time.perf_counter()
+        self.ctx.event(
+            SubCallStarted, node, parent, kind=kind, model=model, prompt=prompt, depth=depth, cached=True
+        )
+        try:
+            text = await asyncio.shield(fut)
+        except Exception:
+            return None  # the first call failed; this one makes its own attempt
+        self.ctx.tally.cache_hits += 1
+        self.ctx.event(
+            SubCallFinished,
+            node,
+            parent,
+            kind=kind,
+            model=model,
+            response=text,
+            usage={},
+            cost_usd=0.0,
+            duration=time.perf_counter() - started,
+            cached=True,
+        )
+        return text
+
+    def _admit(self, model: str, prompt: str) -> None:
+        reason = self.ctx.budget.take_sub_call()
+        if reason is not None:
+            raise SubCallRejected(reason, "BudgetExceeded")
+        window = self.ctx.client.context_window(model)
+        tokens = estimate_tokens(prompt)
+        if window is not None and tokens > window:
+            raise SubCallRejected(
+                f"the prompt is about {tokens:,} tokens ({len(prompt):,} characters) but {model} accepts at most "
+                f"{window:,} tokens; split the input into smaller chunks",
+                "ContextWindowError",
+            )
+
+    async def llm(self, node: str, parent: str, depth: int, prompt: str, model: str | None) -> str:
+        ctx = self.ctx
+        model = model or ctx.settings.sub_model
+
+        async def call() -> tuple[str, Usage]:
+            request = ModelRequest(
+                model=model,
+                messages=[Message("user", prompt)],
+                purpose="sub",
+                depth=depth,
+                max_tokens=ctx.settings.max_output_tokens,
+                on_retry=ctx.retry_reporter(node, parent),
+            )
+            completion = await ctx.call_model(request)
+            ctx.tally.add(depth, completion.usage)
+            ctx.budget.charge(completion.usage.cost_usd)
+            return completion.text, completion.usage
+
+        return await self._tracked(
+            ("llm", model, prompt), node, parent, "llm", model, prompt, depth, prompt, call
+        )
+
+    async def rlm(
+        self, node: str, parent: str, depth: int, prompt: str, context_blob: bytes | None, model: str | None
+    ) -> str:
+        ctx = self.ctx
+        if depth >= ctx.settings.limits.max_depth:
+            ctx.notice_once(
+                "depth",
+                node,
+                parent,
+                "limit",
+                f"rlm_query at depth {depth} reaches max_depth ({ctx.settings.limits.max_depth}): "
+                "answered by a plain llm_query",
+            )
+            return await self.llm(node, parent, depth, prompt, model)
+        model = model or ctx.settings.sub_model
+        digest = hashlib.blake2b(context_blob or b"", digest_size=16).hexdigest()
+
+        async def call() -> tuple[str, Usage]:
+            async with ctx.shared.child_slots(depth):
+                outcome = await self.run_child(ctx, node, depth, model, prompt, context_blob)
+            return outcome.answer, outcome.usage
+
+        # The child's prompt goes to its REPL, not into one model call: no context-window check.
+        return await self._tracked(
+            ("rlm", model, prompt, digest), node, parent, "rlm", model, prompt, depth, "", call
+        )
+
+    async def _tracked(
+        self,
+        key: tuple,
+        node: str,
+        parent: str,
+        kind: str,
+        model: str,
+        prompt: str,
+        depth: int,
+        admitted_prompt: str,
+        call: Callable[[], Awaitable[tuple[str, Usage]]],
+    ) -> str:
+        """Cache, budget and window check, the SubCall events, and errors as cell exceptions."""
+        ctx = self.ctx
+        cached = await self._from_cache(key, node, parent, kind, model, prompt, depth)
+        if cached is not None:
+            return cached
+        self._admit(model, admitted_prompt)
+        fut: asyncio.Future = asyncio.get_running_loop().create_future()
+        ctx.shared.remember(key, fut)
+        ctx.event(SubCallStarted, node, parent, kind=kind, model=model, prompt=prompt, depth=depth)
+        started = time.perf_counter()
+        finished = {"kind": kind, "model": model}
+        try:
+            text, usage = await call()
+        except BaseException as exc:
+            _forget(ctx, key, fut, exc)
+            message = str(exc) or type(exc).__name__
+            ctx.event(
+                SubCallFinished, node, parent, **finished, response=None, usage={}, cost_usd=None,
+                duration=time.perf_counter() - started, error=message,
+            )  # fmt: skip
+            if isinstance(exc, ModelError):
+                prefix = "the child RLM failed: " if kind == "rlm" else ""
+                raise SubCallRejected(prefix + message, "SubCallError") from exc
+            raise
+        fut.set_result(text)
+        ctx.event(
+            SubCallFinished, node, parent, **finished, response=text, usage=usage.to_dict(),
+            cost_usd=usage.cost_usd, duration=time.perf_counter() - started,
+        )  # fmt: skip
+        return text
+
+
+def _forget(ctx: TurnContext, key: tuple, fut: asyncio.Future, exc: BaseException) -> None:
+    if ctx.shared.cache.get(key) is fut:
+        del ctx.shared.cache[key]
+    if not fut.done():
+        fut.set_exception(exc if isinstance(exc, Exception) else RuntimeError("cancelled"))
+        fut.exception()  # mark retrieved: nobody else may be waiting
+
+
+async def _batch(calls: Any) -> list[str]:
+    """Run calls concurrently; a failed item becomes an error string, not a failed batch."""
+
+    async def one(call: Awaitable[str]) -> str:
+        try:
+            return await call
+        except SubCallRejected as exc:
+            return f"Error: {exc}"
+
+    return list(await asyncio.gather(*(one(c) for c in calls)))

@@ -1,0 +1,197 @@
+"""The event spine: typed, immutable records of every step of a turn.
+
+The engine emits them; the TUI, the headless CLI, the recorder and the trajectory viewer consume
+them. Every event carries ``session_id, turn, node_id, parent_id, t``; ``node_id``/``parent_id``
+form the recursion tree (turn -> iteration -> cell -> sub-call -> child iteration -> ...).
+
+Events round-trip through plain dicts (``to_dict`` / ``event_from_dict``) so the store and the
+JSONL exports can keep them without knowing their classes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    session_id: str
+    turn: int
+    node_id: str
+    parent_id: str | None
+    t: float = field(default_factory=time.time, kw_only=True)
+
+    event_type: ClassVar[str] = "Event"
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        data["type"] = self.event_type
+        return data
+
+
+def _register(cls: type[Event]) -> type[Event]:
+    cls.event_type = cls.__name__
+    EVENT_TYPES[cls.__name__] = cls
+    return cls
+
+
+EVENT_TYPES: dict[str, type[Event]] = {}
+
+
+@_register
+@dataclass(frozen=True, slots=True)
+class TurnStarted(Event):
+    user_message: str
+    root_model: str
+    sub_model: str
+    attachments: list[str] = field(default_factory=list)
+
+
+@_register
+@dataclass(frozen=True, slots=True)
+class ModelStarted(Event):
+    """A root or child RLM iteration asks its model for a reply."""
+
+    model: str
+    depth: int
+    iteration: int
+    messages: list[dict[str, str]]
+    prompt_chars: int
+
+
+@_register
+@dataclass(frozen=True, slots=True)
+class ModelDelta(Event):
+    text: str
+
+
+@_register
+@dataclass(frozen=True, slots=True)
+class ModelFinished(Event):
+    model: str
+    text: str
+    usage: dict[str, Any]
+    cost_usd: float | None
+    duration: float
+    error: str | None = None
+
+
+@_register
+@dataclass(frozen=True, slots=True)
+class CellStarted(Event):
+    code: str
+    depth: int
+    iteration: int
+    index: int
+
+
+@_register
+@dataclass(frozen=True, slots=True)
+class CellOutput(Event):
+    stream: str
+    text: str
+
+
+@_register
+@dataclass(frozen=True, slots=True)
+class CellFinished(Event):
+    status: str  # ok | error | timeout | interrupted | crashed
+    output_for_model: str
+    output_chars: int
+    dropped_chars: int
+    truncated: bool
+    error: str | None
+    duration: float
+    final: str | None = None
+
+
+@_register
+@dataclass(frozen=True, slots=True)
+class SubCallStarted(Event):
+    kind: str  # llm | rlm
+    model: str
+    prompt: str
+    depth: int
+    cached: bool = False
+
+
+@_register
+@dataclass(frozen=True, slots=True)
+class SubCallFinished(Event):
+    kind: str
+    model: str
+    response: str | None
+    usage: dict[str, Any]
+    cost_usd: float | None
+    duration: float
+    cached: bool = False
+    error: str | None = None
+
+
+@_register
+@dataclass(frozen=True, slots=True)
+class AnswerReady(Event):
+    answer: str
+    stopped_by: str | None = None
+
+
+@_register
+@dataclass(frozen=True, slots=True)
+class TurnFinished(Event):
+    status: str  # ok | stopped | cancelled | failed
+    usage: dict[str, Any]
+    duration: float
+    stopped_by: str | None = None
+    error: str | None = None
+
+
+@_register
+@dataclass(frozen=True, slots=True)
+class Notice(Event):
+    kind: str  # retry | worker_restarted | limit | file_changed | sandbox | info
+    message: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@_register
+@dataclass(frozen=True, slots=True)
+class Error(Event):
+    message: str
+    where: str = ""
+
+
+def event_from_dict(data: dict[str, Any]) -> Event:
+    """Rebuild an event from ``to_dict`` output; unknown keys are ignored for forward compat."""
+    cls = EVENT_TYPES[data["type"]]
+    names = {f.name for f in dataclasses.fields(cls)}
+    return cls(**{k: v for k, v in data.items() if k in names})
+
+
+EventSink = Callable[[Event], None]
+
+
+class EventBus:
+    """Fans events out to subscribers, synchronously and in order.
+
+    A subscriber that raises is reported once to stderr-free callers via ``errors`` and then
+    skipped for that event: one broken consumer must not stop a turn.
+    """
+
+    def __init__(self) -> None:
+        self._sinks: list[EventSink] = []
+        self.errors: list[BaseException] = []
+
+    def subscribe(self, sink: EventSink) -> Callable[[], None]:
+        self._sinks.append(sink)
+        return lambda: self._sinks.remove(sink) if sink in self._sinks else None
+
+    def __call__(self, event: Event) -> None:
+        for sink in list(self._sinks):
+            try:
+                sink(event)
+            except Exception as exc:  # a consumer's bug must not kill the engine
+                self.errors.append(exc)

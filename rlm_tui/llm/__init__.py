@@ -1,0 +1,1 @@
+"""Model clients. ``base`` is the interface the engine talks to; the rest are implementations."""

@@ -1,0 +1,85 @@
+"""The small interface between the engine and any model: messages in, text deltas and usage out."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class Message:
+    role: str  # user | assistant
+    content: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"role": self.role, "content": self.content}
+
+
+@dataclass(frozen=True)
+class Usage:
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    cost_usd: float | None = None  # None: the price is unknown (never shown as 0)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class RetryInfo:
+    model: str
+    attempt: int
+    delay: float
+    reason: str
+
+
+@dataclass(frozen=True)
+class ModelRequest:
+    model: str
+    messages: list[Message]
+    system: str | None = None
+    max_tokens: int | None = None
+    purpose: str = "root"  # root (an RLM iteration) | sub (llm_query) | best_answer
+    depth: int = 0  # 0 for the root RLM, 1 for its sub-calls and children, ...
+    on_retry: Callable[[RetryInfo], None] | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class TextDelta:
+    text: str
+
+
+@dataclass(frozen=True)
+class Completion:
+    text: str
+    usage: Usage
+    stop_reason: str | None = None
+
+
+class ModelError(Exception):
+    """A model call failed for good (after any retries). ``kind`` says how, for messages and tests."""
+
+    def __init__(self, message: str, *, kind: str = "error", model: str = "") -> None:
+        super().__init__(message)
+        self.kind = (
+            kind  # auth | not_found | rate_limit | server | timeout | connection | bad_response | error
+        )
+        self.model = model
+
+
+class ModelClient(Protocol):
+    def stream(self, request: ModelRequest) -> AsyncIterator[TextDelta | Completion]:
+        """Yield text deltas as they arrive, then exactly one Completion."""
+        ...
+
+    def context_window(self, model: str) -> int | None:
+        """Input tokens the model accepts, or None when unknown."""
+        ...
+
+
+def estimate_tokens(text: str) -> int:
+    """A fast, slightly generous token estimate (about 4 characters a token for English)."""
+    return (len(text) + 3) // 4

@@ -1,0 +1,94 @@
+"""An in-process model client driven by a script: for engine tests and benchmarks.
+
+The responder is a function of the request (sync or async) returning the reply text or a
+``Reply``; so a test can answer the root model from a list and sub-calls from a rule.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import AsyncIterator, Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from rlm_tui.llm.base import Completion, ModelError, ModelRequest, TextDelta, Usage, estimate_tokens
+
+
+@dataclass(frozen=True)
+class Reply:
+    text: str = ""
+    delay: float = 0.0
+    usage: Usage | None = None
+    error: str | None = None  # raise ModelError(error) instead of answering
+    chunk_chars: int = 64
+
+
+Responder = Callable[[ModelRequest], Any]
+
+
+class ScriptedClient:
+    def __init__(
+        self,
+        responder: Responder,
+        *,
+        context_windows: dict[str, int] | None = None,
+        price_per_token: float | None = 0.0,
+    ) -> None:
+        self.responder = responder
+        self.windows = context_windows or {}
+        self.price_per_token = price_per_token
+        self.requests: list[ModelRequest] = []
+
+    def context_window(self, model: str) -> int | None:
+        return self.windows.get(model)
+
+    async def stream(self, request: ModelRequest) -> AsyncIterator[TextDelta | Completion]:
+        self.requests.append(request)
+        reply = self.responder(request)
+        if inspect.isawaitable(reply):
+            reply = await reply
+        if not isinstance(reply, Reply):
+            reply = Reply(str(reply))
+        if reply.delay:
+            await asyncio.sleep(reply.delay)
+        if reply.error:
+            raise ModelError(reply.error, model=request.model)
+        for i in range(0, len(reply.text), reply.chunk_chars):
+            yield TextDelta(reply.text[i : i + reply.chunk_chars])
+        usage = reply.usage
+        if usage is None:
+            prompt = (request.system or "") + "".join(m.content for m in request.messages)
+            tin, tout = estimate_tokens(prompt), estimate_tokens(reply.text)
+            cost = None if self.price_per_token is None else (tin + tout) * self.price_per_token
+            usage = Usage(input_tokens=tin, output_tokens=tout, cost_usd=cost)
+        yield Completion(reply.text, usage, "end_turn")
+
+
+def sequence(replies: Iterable[Any]) -> Callable[[], Any]:
+    """Hand out replies in order; past the end, say so loudly (a test scripted too few)."""
+    items = list(replies)
+    position = 0
+
+    def next_reply() -> Any:
+        nonlocal position
+        if position >= len(items):
+            raise AssertionError(f"script exhausted after {len(items)} replies")
+        position += 1
+        return items[position - 1]
+
+    return next_reply
+
+
+def by_purpose(root: Iterable[Any], sub: Callable[[ModelRequest], Any] | None = None) -> Responder:
+    """Root (and best-answer) calls take the next scripted reply; sub-calls go to ``sub``."""
+    next_root = sequence(root)
+
+    def respond(request: ModelRequest) -> Any:
+        if request.purpose == "sub":
+            if sub is None:
+                raise AssertionError("unexpected sub-call")
+            return sub(request)
+        return next_root()
+
+    return respond

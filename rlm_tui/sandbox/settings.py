@@ -1,0 +1,24 @@
+"""Sandbox settings: the limits a REPL worker runs under."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class SandboxSettings:
+    output_cap_chars: int = 10_000_000  # captured per cell; the rest is dropped and counted
+    model_output_chars: int = 20_000  # what the model sees of a cell's output (head + tail)
+    memory_bytes: int = 8 << 30  # RLIMIT_AS of the worker
+    max_processes: int = 64  # processes the worker may start (RLIMIT_NPROC headroom)
+    snapshot_max_bytes: int = 256 << 20  # a variable whose pickle is larger is not snapshotted
+    interrupt_grace: float = 3.0  # seconds a cell gets to stop after an interrupt before a kill
+    start_timeout: float = 30.0
+
+    def worker_args(self) -> dict[str, int]:
+        return {
+            "output_cap_chars": self.output_cap_chars,
+            "memory_bytes": self.memory_bytes,
+            "max_processes": self.max_processes,
+            "snapshot_max_bytes": self.snapshot_max_bytes,
+        }

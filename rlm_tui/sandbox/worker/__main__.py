@@ -1,0 +1,231 @@
+"""Entry point of a REPL worker process: ``python -m rlm_tui.sandbox.worker FD SETTINGS_JSON``.
+
+FD is this process's end of a socketpair with the host. The worker applies its rlimits first,
+then serves requests one at a time on the main thread (cells run there, so SIGINT can stop them),
+while a reader thread keeps the channel moving.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import signal
+import socket
+import sys
+from typing import Any
+
+from rlm_tui.sandbox import protocol
+from rlm_tui.sandbox.worker import vartable
+from rlm_tui.sandbox.worker.capture import FdCapture, OutputCapture
+from rlm_tui.sandbox.worker.channel import Channel
+from rlm_tui.sandbox.worker.execute import run_cell
+from rlm_tui.sandbox.worker.files import describe_content, describe_files
+from rlm_tui.sandbox.worker.namespace import HOST_OWNED, RESERVED_FUNCS, Namespace, render_value
+from rlm_tui.sandbox.worker.snapshot import Snapshotter
+
+NOT_SNAPSHOTTED = {*RESERVED_FUNCS, *HOST_OWNED, "answer"}
+
+
+def _user_process_count() -> int:
+    uid = os.getuid()
+    count = 0
+    try:
+        for entry in os.scandir("/proc"):
+            if entry.name.isdigit():
+                try:
+                    if entry.stat().st_uid == uid:
+                        count += 1
+                except OSError:
+                    pass
+    except OSError:
+        return 0
+    return count
+
+
+def apply_limits(settings: dict[str, Any]) -> dict[str, Any]:
+    applied: dict[str, Any] = {}
+    mem = settings.get("memory_bytes")
+    if mem:
+        try:
+            resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
+            applied["memory_bytes"] = mem
+        except (ValueError, OSError):
+            pass
+    procs = settings.get("max_processes")
+    if procs:
+        # RLIMIT_NPROC counts every process of the user, so the cap sits above what runs now.
+        cap = _user_process_count() + procs
+        try:
+            resource.setrlimit(resource.RLIMIT_NPROC, (cap, cap))
+            applied["nproc"] = cap
+        except (ValueError, OSError):
+            pass
+    try:
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    except (ValueError, OSError):
+        pass
+    return applied
+
+
+class Worker:
+    def __init__(self, channel: Channel, settings: dict[str, Any]) -> None:
+        self.channel = channel
+        self.capture = OutputCapture(channel, int(settings.get("output_cap_chars", 10_000_000)))
+        self.fd_capture: FdCapture | None = None
+        self.ns = Namespace(channel, self.show_vars)
+        self.snapshotter = Snapshotter(int(settings.get("snapshot_max_bytes", 256 << 20)))
+        self.cells = 0
+
+    def show_vars(self) -> None:
+        print(vartable.format_table(self._rows(), max_rows=None))
+
+    def _rows(self) -> list[dict[str, str]]:
+        return vartable.rows(self.ns.globals, set(RESERVED_FUNCS) | {"answer"}, self.ns.descriptions)
+
+    def _snapshot_values(self) -> dict[str, Any]:
+        g = self.ns.globals
+        return {n: v for n, v in g.items() if not n.startswith("__") and n not in NOT_SNAPSHOTTED}
+
+    def _delta(self) -> tuple[dict[str, Any], list[bytes]]:
+        changed, removed, skipped = self.snapshotter.delta(self._snapshot_values())
+        names = list(changed)
+        return {"changed": names, "removed": removed, "skipped": skipped}, [changed[n] for n in names]
+
+    # -- requests --------------------------------------------------------------------------
+
+    def do_exec(self, msg: dict[str, Any], blobs: list[bytes]) -> tuple[dict[str, Any], list[bytes]]:
+        self.cells += 1
+        cell_id = msg["cell"]
+        filename = f"<cell {msg.get('label') or self.cells}>"
+        if msg.get("new_turn"):
+            self.ns.reset_answer()
+        self.ns.final = None
+        result = run_cell(self.ns.globals, self.channel, self.capture, cell_id, msg["code"], filename)
+        if self.fd_capture is not None:
+            self.fd_capture.drain()
+        notes = self.ns.after_cell()
+        for note in notes:
+            self.capture.write("stderr", f"[note: {note}]\n")
+        total, dropped = self.capture.end()
+        result.update(total_chars=total, dropped_chars=dropped, final=self.ns.final, notes=notes)
+        out_blobs: list[bytes] = []
+        if msg.get("snapshot", True):
+            result["snapshot"], out_blobs = self._delta()
+        return result, out_blobs
+
+    def do_snapshot(self, msg: dict[str, Any], blobs: list[bytes]) -> tuple[dict[str, Any], list[bytes]]:
+        if msg.get("full"):
+            self.snapshotter = Snapshotter(self.snapshotter.max_bytes)
+        delta, out = self._delta()
+        return {"snapshot": delta}, out
+
+    def do_restore(self, msg: dict[str, Any], blobs: list[bytes]) -> tuple[dict[str, Any], list[bytes]]:
+        failed = self.snapshotter.restore(self.ns.globals, dict(zip(msg["names"], blobs, strict=True)))
+        self.ns.after_cell()
+        return {"failed": failed}, []
+
+    def do_set_vars(self, msg: dict[str, Any], blobs: list[bytes]) -> tuple[dict[str, Any], list[bytes]]:
+        import pickle
+
+        values = dict(msg.get("values", {}))
+        for name, blob in zip(msg.get("pickled", []), blobs, strict=True):
+            values[name] = pickle.loads(blob)
+        for name, items in msg.get("append", {}).items():
+            current = self.ns.host_values.get(name) if name in HOST_OWNED else self.ns.globals.get(name)
+            if not isinstance(current, list):
+                current = []
+            current.extend(items)  # in place: the model's references to `history` stay live
+            values[name] = current
+        for name, value in values.items():
+            if name in HOST_OWNED:
+                self.ns.set_host_value(name, value)
+            else:
+                self.ns.globals[name] = value
+        self.ns.descriptions.update(msg.get("describe", {}))
+        self.ns.after_cell()
+        return {}, []
+
+    def do_load_file(self, msg: dict[str, Any], blobs: list[bytes]) -> tuple[dict[str, Any], list[bytes]]:
+        from rlm_tui.sandbox.worker.files import load_path
+
+        content = load_path(msg["path"])
+        name = msg["name"]
+        files = dict(self.ns.host_values.get("files") or {})
+        files[name] = content
+        self.ns.set_host_value("files", files)
+        self.ns.descriptions["files"] = describe_files(files)
+        if msg.get("as_context"):
+            self.ns.set_host_value("context", content)
+            self.ns.descriptions["context"] = f"the attached {describe_content(name, content)}"
+        self.ns.after_cell()
+        size = len(content) if hasattr(content, "__len__") else 0
+        return {"type": type(content).__name__, "size": size}, []
+
+    def do_var_table(self, msg: dict[str, Any], blobs: list[bytes]) -> tuple[dict[str, Any], list[bytes]]:
+        rows = self._rows()
+        return {
+            "rows": rows,
+            "text": vartable.format_table(rows, msg.get("max_rows", vartable.TABLE_ROWS)),
+        }, []
+
+    def do_render_value(self, msg: dict[str, Any], blobs: list[bytes]) -> tuple[dict[str, Any], list[bytes]]:
+        name = msg["name"]
+        if name not in self.ns.globals:
+            return {"found": False}, []
+        return {"found": True, "text": render_value(self.ns.globals[name])}, []
+
+    def serve(self) -> None:
+        handlers = {
+            protocol.EXEC: self.do_exec,
+            protocol.SNAPSHOT: self.do_snapshot,
+            protocol.RESTORE: self.do_restore,
+            protocol.SET_VARS: self.do_set_vars,
+            protocol.LOAD_FILE: self.do_load_file,
+            protocol.VAR_TABLE: self.do_var_table,
+            protocol.RENDER_VALUE: self.do_render_value,
+        }
+        while True:
+            msg, blobs = self.channel.requests.get()
+            op, req_id = msg.get("op"), msg.get("id")
+            if op == protocol.SHUTDOWN:
+                self.channel.reply(req_id, ok=True)
+                return
+            handler = handlers.get(op)
+            try:
+                if handler is None:
+                    raise ValueError(f"unknown request {op!r}")
+                fields, out_blobs = handler(msg, blobs)
+            except KeyboardInterrupt:
+                self.channel.reply(req_id, ok=False, error="interrupted")
+            except Exception as exc:
+                self.channel.reply(req_id, ok=False, error=f"{type(exc).__name__}: {exc}")
+            else:
+                self.channel.send({"op": protocol.REPLY, "id": req_id, "ok": True, **fields}, out_blobs)
+
+
+def main() -> None:
+    fd = int(sys.argv[1])
+    settings = json.loads(sys.argv[2]) if len(sys.argv) > 2 else {}
+    applied = apply_limits(settings)
+    sock = socket.socket(fileno=fd)
+    channel = Channel(sock)
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        if channel.running_cell is not None:
+            raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, on_sigint)
+    worker = Worker(channel, settings)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    worker.fd_capture = FdCapture(worker.capture)
+    channel.start_reader()
+    channel.send(
+        {"op": protocol.READY, "pid": os.getpid(), "python": sys.version.split()[0], "limits": applied}
+    )
+    worker.serve()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,104 @@
+"""Snapshots of the REPL variables: each variable pickled on its own, sent as deltas.
+
+After every cell the worker sends the host the variables that changed, so a worker that dies can
+be restarted with everything up to its last finished cell. Re-pickling every variable after every
+cell would cost seconds once variables hold hundreds of megabytes, so a variable is pickled again
+only when its name now points at another object, or when it is a small mutable object (which a
+cell can change in place). What cannot be pickled, or is too large, is named with the reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import types
+from dataclasses import dataclass
+from typing import Any
+
+IMMUTABLE = (str, bytes, int, float, complex, bool, type(None), frozenset, range, types.ModuleType)
+REPICKLE_BELOW = 4 << 20  # mutable objects whose last pickle was smaller are always re-checked
+
+
+@dataclass
+class _Seen:
+    ident: int
+    size: int
+    digest: bytes
+    skipped: str | None = None
+
+
+class Snapshotter:
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self._seen: dict[str, _Seen] = {}
+
+    def delta(self, values: dict[str, Any]) -> tuple[dict[str, bytes], list[str], dict[str, str]]:
+        """Return (changed blobs, removed names, skipped name -> reason) for these variables."""
+        import cloudpickle
+
+        changed: dict[str, bytes] = {}
+        for name, value in values.items():
+            seen = self._seen.get(name)
+            unchanged = seen is not None and seen.ident == id(value)
+            if unchanged and (isinstance(value, IMMUTABLE) or seen.size >= REPICKLE_BELOW):
+                continue
+            try:
+                blob = cloudpickle.dumps(value, protocol=5)
+            except Exception as exc:
+                reason = f"cannot be pickled ({type(exc).__name__}: {exc})"[:300]
+                self._seen[name] = _Seen(id(value), 0, b"", reason)
+                continue
+            if len(blob) > self.max_bytes:
+                reason = f"too large to snapshot ({len(blob):,} bytes; the limit is {self.max_bytes:,})"
+                self._seen[name] = _Seen(id(value), len(blob), b"", reason)
+                continue
+            digest = hashlib.blake2b(blob, digest_size=16).digest()
+            if seen is None or seen.digest != digest or seen.skipped:
+                changed[name] = blob
+            self._seen[name] = _Seen(id(value), len(blob), digest)
+        removed = [name for name in self._seen if name not in values]
+        for name in removed:
+            del self._seen[name]
+        skipped = {name: s.skipped for name, s in self._seen.items() if s.skipped}
+        return changed, removed, skipped
+
+    def restore(self, globals_: dict[str, Any], blobs: dict[str, bytes]) -> dict[str, str]:
+        """Load each blob into globals_; return name -> reason for those that failed."""
+        import pickle
+
+        failed: dict[str, str] = {}
+        for name, blob in blobs.items():
+            try:
+                value = rebind(pickle.loads(blob), globals_)
+            except Exception as exc:
+                failed[name] = f"{type(exc).__name__}: {exc}"[:300]
+                continue
+            globals_[name] = value
+            self._seen[name] = _Seen(id(value), len(blob), hashlib.blake2b(blob, digest_size=16).digest())
+        return failed
+
+
+def rebind(value: Any, globals_: dict[str, Any]) -> Any:
+    """Give functions defined in cells the live namespace as globals again.
+
+    Pickled on its own, a function carries a private copy of the globals it used; restored as is,
+    it would no longer see the variables (or the other helpers) of the REPL.
+    """
+    if isinstance(value, types.FunctionType) and value.__module__ == "__main__":
+        func = types.FunctionType(
+            value.__code__, globals_, value.__name__, value.__defaults__, value.__closure__
+        )
+        func.__kwdefaults__ = value.__kwdefaults__
+        func.__qualname__ = value.__qualname__
+        func.__doc__ = value.__doc__
+        func.__annotations__ = value.__annotations__
+        func.__dict__.update(value.__dict__)
+        return func
+    if isinstance(value, type) and value.__module__ == "__main__":
+        for key, attr in list(vars(value).items()):
+            if isinstance(attr, types.FunctionType):
+                setattr(value, key, rebind(attr, globals_))
+            elif isinstance(attr, (staticmethod, classmethod)) and isinstance(
+                attr.__func__, types.FunctionType
+            ):
+                setattr(value, key, type(attr)(rebind(attr.__func__, globals_)))
+    return value
