@@ -33,6 +33,124 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     return EXIT_OK if report.matched == len(report.checks) else EXIT_FAILED
 
 
+def _model_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("models")
+    group.add_argument(
+        "--model", metavar="M", help="root model, provider/name (e.g. anthropic/claude-sonnet-4-5)"
+    )
+    group.add_argument("--sub-model", metavar="M", help="model for llm_query sub-calls and child RLMs")
+    group.add_argument(
+        "--api-base", metavar="URL", help="API base URL for the root model (Ollama, vLLM, a proxy)"
+    )
+    group.add_argument("--sub-api-base", metavar="URL", help="API base URL for the sub-model")
+
+
+def _load_config(args: argparse.Namespace, **extra: object):
+    from rlm_tui.config import ConfigError, load
+
+    flags = {
+        "model": args.model,
+        "sub_model": args.sub_model,
+        "api_base": args.api_base,
+        "sub_api_base": args.sub_api_base,
+        **extra,
+    }
+    try:
+        return load(flags)
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _cmd_ask(args: argparse.Namespace) -> int:
+    from rlm_tui import ask
+    from rlm_tui.config import ConfigError
+    from rlm_tui.runtime import check_models, preload_litellm
+
+    config = _load_config(
+        args, max_cost_usd=args.max_cost, max_depth=args.max_depth, max_iterations=args.max_iterations
+    )
+    try:
+        preload_litellm(config)
+        check_models(config)
+        files = ask.check_files(args.file)
+        question = ask.read_question(args.question)
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
+    return ask.main(config, ask.AskRequest(question, files, args.json, args.session))
+
+
+def _cmd_config(args: argparse.Namespace) -> int:
+    from rlm_tui.config import config_path, data_dir, describe
+
+    config = _load_config(args)
+    rows = describe(config)
+    width = max(len(name) for name, _, _ in rows)
+    vwidth = min(48, max(len(value) for _, value, _ in rows))
+    for name, value, source in rows:
+        print(f"{name.ljust(width)}  {value.ljust(vwidth)}  ({source})")
+    path = config_path()
+    print(f"\nconfig file: {path}{'' if path.exists() else ' (not present)'}")
+    print(f"data dir:    {data_dir()}")
+    return EXIT_OK
+
+
+def _cmd_sessions(args: argparse.Namespace) -> int:
+    from rlm_tui import sessions_cli as cmd
+    from rlm_tui.store.sessions import Store, UnknownSession
+
+    store = Store.default()
+    try:
+        action = args.action
+        if action == "list":
+            return cmd.cmd_list(store, args.limit, args.json)
+        if action == "search":
+            return cmd.cmd_search(store, args.text, args.limit)
+        session_id = store.resolve(args.id)
+        if action == "show":
+            return cmd.cmd_show(store, session_id, args.events)
+        if action == "export":
+            return cmd.cmd_export(store, session_id, args.format, args.output)
+        if action == "fork":
+            return cmd.cmd_fork(store, session_id, args.turn)
+        if action == "rename":
+            return cmd.cmd_rename(store, session_id, args.title)
+        if action == "rm":
+            return cmd.cmd_rm(store, session_id, args.yes)
+        raise UsageError(f"unknown sessions command {action!r}")
+    except (UnknownSession, ValueError) as exc:
+        raise UsageError(str(exc).strip("'\"")) from None
+    finally:
+        store.close()
+
+
+def _sessions_parser(sub: argparse._SubParsersAction) -> None:
+    sessions = sub.add_parser("sessions", help="browse, search, export, fork and delete recorded sessions")
+    actions = sessions.add_subparsers(dest="action", metavar="ACTION", required=True)
+    listing = actions.add_parser("list", help="recent sessions")
+    listing.add_argument("--limit", type=int, default=50, metavar="N")
+    listing.add_argument("--json", action="store_true", help="one JSON array")
+    show = actions.add_parser("show", help="a session's turns, answers, tree summary and usage")
+    show.add_argument("id", help="session id or a unique prefix")
+    show.add_argument("--events", action="store_true", help="also list every recorded event")
+    search = actions.add_parser("search", help="full-text search over messages and code cells")
+    search.add_argument("text")
+    search.add_argument("--limit", type=int, default=30, metavar="N")
+    export = actions.add_parser("export", help="Markdown for people, or JSONL in the official rlm log format")
+    export.add_argument("id")
+    export.add_argument("--format", choices=("md", "jsonl"), default="md")
+    export.add_argument("-o", "--output", metavar="PATH", help="write here instead of stdout")
+    fork = actions.add_parser("fork", help="a new session from turn N's REPL and history; the original stays")
+    fork.add_argument("id")
+    fork.add_argument("--turn", type=int, required=True, metavar="N")
+    rename = actions.add_parser("rename", help="set a session's title")
+    rename.add_argument("id")
+    rename.add_argument("title")
+    rm = actions.add_parser("rm", help="delete a session (asks first)")
+    rm.add_argument("id")
+    rm.add_argument("--yes", action="store_true", help="do not ask")
+    sessions.set_defaults(func=_cmd_sessions)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rlm",
@@ -51,6 +169,33 @@ def build_parser() -> argparse.ArgumentParser:
         "--cell-timeout", type=float, default=120.0, metavar="S", help="seconds per cell (default 120)"
     )
     replay.set_defaults(func=_cmd_replay)
+
+    ask = sub.add_parser(
+        "ask",
+        help="answer one question without the TUI",
+        description="Run one turn without the TUI: the answer goes to stdout, progress to stderr. "
+        "Exit codes: 0 an answer, 1 the turn failed, 2 a usage or config error.",
+    )
+    ask.add_argument(
+        "question", nargs="?", metavar="QUESTION | -", help="the question, or - to read it from stdin"
+    )
+    ask.add_argument("--file", action="append", default=[], metavar="PATH",
+                     help="attach a file or folder as `context` / `files[name]` (repeatable)")  # fmt: skip
+    _model_flags(ask)
+    ask.add_argument("--session", metavar="ID", help="continue a recorded session (id or unique prefix)")
+    ask.add_argument("--json", action="store_true", help="print one JSON object with the answer and usage")
+    ask.add_argument("--max-cost", type=float, metavar="USD", help="stop the turn past this cost")
+    ask.add_argument("--max-depth", type=int, metavar="N", help="deepest recursion of rlm_query (default 2)")
+    ask.add_argument(
+        "--max-iterations", type=int, metavar="N", help="root-model replies per turn (default 30)"
+    )
+    ask.set_defaults(func=_cmd_ask)
+
+    _sessions_parser(sub)
+
+    config = sub.add_parser("config", help="print the effective config and where each value came from")
+    _model_flags(config)
+    config.set_defaults(func=_cmd_config)
     return parser
 
 

@@ -54,7 +54,12 @@ class TurnStarted(Event):
 @_register
 @dataclass(frozen=True, slots=True)
 class ModelStarted(Event):
-    """A root or child RLM iteration asks its model for a reply."""
+    """A root or child RLM iteration asks its model for a reply.
+
+    ``messages`` holds only what was added since this RLM's previous call (the first call has the
+    turn's opening message): the full prompt of iteration k is the system prompt plus the messages
+    of iterations 1..k of the same parent node. ``prompt_chars`` is the full prompt's size.
+    """
 
     model: str
     depth: int
@@ -162,6 +167,17 @@ class Notice(Event):
 class Error(Event):
     message: str
     where: str = ""
+
+
+def turn_outcome_text(status: str, answer: str | None, error: str | None = None) -> str:
+    """What ``history`` records as the assistant's side of a turn."""
+    if answer is not None:
+        return answer
+    if status == "cancelled":
+        return "[the user cancelled this turn before it finished]"
+    if status == "interrupted":
+        return "[this turn was interrupted before it finished: the app stopped]"
+    return f"[this turn failed: {error}]"
 
 
 def event_from_dict(data: dict[str, Any]) -> Event:

@@ -60,6 +60,7 @@ class RLMRun:
         self.subcalls = SubCalls(ctx, run_child)
         self.tally = UsageTally()  # this node's own model calls (the turn's tally has them all)
         self._first_cell = True
+        self._sent = 0  # messages already reported in ModelStarted events
 
     async def run(self) -> RunOutcome:
         limits = self.ctx.settings.limits
@@ -131,7 +132,8 @@ class RLMRun:
     ) -> Completion:
         ctx = self.ctx
         system = prompts.SYSTEM_PROMPT
-        messages = [m.to_dict() for m in self.messages]
+        new_messages = [m.to_dict() for m in self.messages[self._sent :]]
+        self._sent = len(self.messages)
         ctx.event(
             ModelStarted,
             node,
@@ -139,8 +141,8 @@ class RLMRun:
             model=self.model,
             depth=self.depth,
             iteration=iteration,
-            messages=messages,
-            prompt_chars=len(system) + sum(len(m["content"]) for m in messages),
+            messages=new_messages,
+            prompt_chars=len(system) + sum(len(m.content) for m in self.messages),
         )
         request = ModelRequest(
             model=self.model,

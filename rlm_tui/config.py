@@ -1,0 +1,205 @@
+"""Configuration: defaults < TOML file < RLM_* environment variables < command-line flags.
+
+``RLM_HOME``, when set, holds all of rlm-tui's config and data (``$RLM_HOME/config.toml``, the
+session database, session folders); otherwise platformdirs' config and data folders are used.
+Each value remembers where it came from, for ``rlm config``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+APP = "rlm-tui"
+
+
+class ConfigError(Exception):
+    """A bad config value or file: shown as one line, exit code 2."""
+
+
+@dataclass
+class Config:
+    model: str = "anthropic/claude-sonnet-4-5"
+    sub_model: str = "anthropic/claude-haiku-4-5"
+    api_base: str | None = None
+    sub_api_base: str | None = None
+    max_iterations: int = 30
+    max_depth: int = 2
+    max_sub_calls: int = 500
+    max_cost_usd: float | None = None
+    max_seconds: float | None = None
+    cell_timeout: float = 120.0
+    max_concurrency: int = 16
+    max_retries: int = 4
+    retry_base_delay: float = 1.0
+    request_timeout: float = 600.0
+    max_output_tokens: int | None = None
+    output_cap_chars: int = 10_000_000
+    model_output_chars: int = 20_000
+    memory_limit_mb: int = 8192
+    max_processes: int = 64
+    theme: str = "rlm-dark"
+    sources: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
+
+    def source(self, name: str) -> str:
+        return self.sources.get(name, "default")
+
+    def engine_settings(self) -> Any:
+        from rlm_tui.engine.settings import EngineSettings, Limits
+        from rlm_tui.sandbox.settings import SandboxSettings
+
+        return EngineSettings(
+            root_model=self.model,
+            sub_model=self.sub_model,
+            limits=Limits(
+                max_iterations=self.max_iterations,
+                max_depth=self.max_depth,
+                max_sub_calls=self.max_sub_calls,
+                max_cost_usd=self.max_cost_usd,
+                max_seconds=self.max_seconds,
+                cell_timeout=self.cell_timeout,
+                max_concurrency=self.max_concurrency,
+            ),
+            sandbox=SandboxSettings(
+                output_cap_chars=self.output_cap_chars,
+                model_output_chars=self.model_output_chars,
+                memory_bytes=self.memory_limit_mb << 20,
+                max_processes=self.max_processes,
+            ),
+            max_output_tokens=self.max_output_tokens,
+        )
+
+
+FIELDS = {f.name: f for f in dataclasses.fields(Config) if f.name != "sources"}
+_TYPES: dict[str, tuple[type, bool]] = {}  # name -> (base type, optional)
+for _name, _field in FIELDS.items():
+    _hint = str(_field.type)
+    _base = {"str": str, "int": int, "float": float}[_hint.split(" | ")[0]]
+    _TYPES[_name] = (_base, "None" in _hint)
+
+
+def home() -> Path | None:
+    value = os.environ.get("RLM_HOME")
+    return Path(value).expanduser() if value else None
+
+
+def config_path() -> Path:
+    if (base := home()) is not None:
+        return base / "config.toml"
+    import platformdirs
+
+    return Path(platformdirs.user_config_dir(APP)) / "config.toml"
+
+
+def data_dir() -> Path:
+    if (base := home()) is not None:
+        return base
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir(APP))
+
+
+def _coerce(name: str, raw: Any, where: str) -> Any:
+    base, optional = _TYPES[name]
+    if raw is None or (isinstance(raw, str) and raw.strip().lower() in ("", "none", "null") and optional):
+        if optional:
+            return None
+        raise ConfigError(f"{where}: {name} needs a value")
+    try:
+        if base is str:
+            if not isinstance(raw, str):
+                raise TypeError
+            return raw
+        if base is int:
+            if isinstance(raw, bool) or (isinstance(raw, float) and not raw.is_integer()):
+                raise TypeError
+            value = int(raw)
+        else:
+            if isinstance(raw, bool):
+                raise TypeError
+            value = float(raw)
+    except (TypeError, ValueError):
+        kind = {str: "text", int: "a whole number", float: "a number"}[base]
+        raise ConfigError(f"{where}: {name} must be {kind}, not {raw!r}") from None
+    if value < 0:
+        raise ConfigError(f"{where}: {name} must not be negative")
+    return value
+
+
+def _line_of(text: str, key: str) -> int | None:
+    match = re.search(rf"^[ \t]*{re.escape(key)}[ \t]*=", text, re.M)
+    return text.count("\n", 0, match.start()) + 1 if match else None
+
+
+def _read_file(path: Path) -> dict[str, tuple[Any, str]]:
+    import tomllib
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        raise ConfigError(f"cannot read the config file {path}: {exc.strerror or exc}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    values: dict[str, tuple[Any, str]] = {}
+    for section, content in data.items():
+        items = content.items() if isinstance(content, dict) else [(section, content)]
+        for key, value in items:
+            line = _line_of(text, key)
+            where = f"{path}, line {line}" if line else str(path)
+            if key not in FIELDS:
+                known = ", ".join(sorted(FIELDS))
+                raise ConfigError(f"{where}: unknown setting {key!r} (known: {known})")
+            values[key] = (_coerce(key, value, where), f"file {path}" + (f":{line}" if line else ""))
+    return values
+
+
+def load(flags: dict[str, Any] | None = None, environ: dict[str, str] | None = None) -> Config:
+    """Build the effective config. ``flags`` holds command-line values (None means not given)."""
+    environ = dict(os.environ if environ is None else environ)
+    config = Config()
+    layers: list[dict[str, tuple[Any, str]]] = [_read_file(config_path())]
+    env_layer = {}
+    for name in FIELDS:
+        var = f"RLM_{name.upper()}"
+        if var in environ:
+            env_layer[name] = (_coerce(name, environ[var], f"environment variable {var}"), f"env {var}")
+    layers.append(env_layer)
+    flag_layer = {}
+    for name, value in (flags or {}).items():
+        if value is not None:
+            flag_layer[name] = (_coerce(name, value, f"--{name.replace('_', '-')}"), "flag")
+    layers.append(flag_layer)
+    for layer in layers:
+        for name, (value, source) in layer.items():
+            setattr(config, name, value)
+            config.sources[name] = source
+    _honour_provider_env(config, environ)
+    return config
+
+
+def _honour_provider_env(config: Config, environ: dict[str, str]) -> None:
+    """ANTHROPIC_BASE_URL points anthropic/* models elsewhere when no api base was set by us."""
+    base = environ.get("ANTHROPIC_BASE_URL")
+    if not base:
+        return
+    for model_field, base_field in (("model", "api_base"), ("sub_model", "sub_api_base")):
+        if getattr(config, base_field) is None and getattr(config, model_field).startswith("anthropic/"):
+            setattr(config, base_field, base)
+            config.sources[base_field] = "env ANTHROPIC_BASE_URL"
+
+
+def describe(config: Config) -> list[tuple[str, str, str]]:
+    """(name, value, source) rows for ``rlm config``."""
+    rows = []
+    for name in FIELDS:
+        value = getattr(config, name)
+        rows.append((name, "(unset)" if value is None else str(value), config.source(name)))
+    return rows

@@ -1,0 +1,50 @@
+"""The model client the app uses: routes anthropic/* to the Anthropic SDK and everything else to
+litellm, with retries. The root model and the sub-model may each have their own API base."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from rlm_tui.llm import pricing
+from rlm_tui.llm.base import Completion, ModelRequest, TextDelta
+from rlm_tui.llm.retry import RetryPolicy, stream_with_retries
+
+
+class ModelRouter:
+    def __init__(
+        self,
+        *,
+        api_base: str | None = None,
+        sub_api_base: str | None = None,
+        policy: RetryPolicy | None = None,
+        timeout: float = 600.0,
+    ) -> None:
+        self.api_base = api_base
+        self.sub_api_base = sub_api_base
+        self.policy = policy or RetryPolicy()
+        self.timeout = timeout
+        self._backends: dict[tuple[str, str | None], Any] = {}
+
+    def _backend(self, request: ModelRequest) -> Any:
+        # Depth 0 is the root model; sub-calls and child RLMs (depth > 0) use the sub-model's base.
+        base = self.api_base if request.depth == 0 else self.sub_api_base
+        anthropic = request.model.startswith("anthropic/")
+        key = ("anthropic" if anthropic else "litellm", base)
+        if key not in self._backends:
+            if anthropic:
+                from rlm_tui.llm.anthropic_client import AnthropicBackend
+
+                self._backends[key] = AnthropicBackend(api_key=None, base_url=base, timeout=self.timeout)
+            else:
+                from rlm_tui.llm.litellm_client import LiteLLMBackend
+
+                self._backends[key] = LiteLLMBackend(api_base=base, timeout=self.timeout)
+        return self._backends[key]
+
+    def stream(self, request: ModelRequest) -> AsyncIterator[TextDelta | Completion]:
+        backend = self._backend(request)
+        return stream_with_retries(lambda: backend.stream(request), request, self.policy)
+
+    def context_window(self, model: str) -> int | None:
+        return pricing.context_window(model)

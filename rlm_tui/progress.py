@@ -1,0 +1,78 @@
+"""A one-line live progress report on stderr for headless runs: iterations, sub-calls, tokens,
+cost, time. Also says, on its own line, when a call is retried or a limit is reached."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import TextIO
+
+from rlm_tui.events import Event
+
+NOTICE_KINDS = ("retry", "worker_restarted", "limit", "file_changed", "sandbox")
+
+
+class ProgressLine:
+    def __init__(self, stream: TextIO | None = None, *, live: bool | None = None) -> None:
+        self.stream = stream or sys.stderr
+        self.live = self.stream.isatty() if live is None else live
+        self.started = time.monotonic()
+        self.iterations = 0
+        self.sub_calls = 0
+        self.tokens = 0
+        self.cost = 0.0
+        self.cost_unknown = False
+        self._last_draw = 0.0
+        self._drawn = False
+
+    def __call__(self, event: Event) -> None:
+        kind = event.event_type
+        if kind == "ModelStarted" and event.depth == 0:
+            self.iterations += 1
+        elif kind == "SubCallStarted" and not event.cached:
+            self.sub_calls += 1
+        elif kind in ("ModelFinished", "SubCallFinished") and event.usage:
+            self.tokens += int(event.usage.get("input_tokens", 0)) + int(event.usage.get("output_tokens", 0))
+            self.tokens += int(event.usage.get("cache_read_tokens", 0)) + int(
+                event.usage.get("cache_write_tokens", 0)
+            )
+            if event.cost_usd is None:
+                self.cost_unknown = True
+            else:
+                self.cost += event.cost_usd
+        elif kind == "Notice" and event.kind in NOTICE_KINDS:
+            self._print_line(f"rlm: {event.message}")
+        if kind == "ModelDelta":
+            return
+        self._draw()
+
+    def text(self) -> str:
+        cost = f"${self.cost:.4f}" + ("+?" if self.cost_unknown else "")
+        elapsed = time.monotonic() - self.started
+        return (
+            f"iteration {self.iterations} | sub-calls {self.sub_calls} | {self.tokens:,} tokens | {cost} | "
+            f"{elapsed:.1f} s"
+        )
+
+    def _draw(self, force: bool = False) -> None:
+        if not self.live:
+            return
+        now = time.monotonic()
+        if not force and now - self._last_draw < 0.1:
+            return
+        self._last_draw = now
+        self.stream.write("\r\x1b[K" + self.text())
+        self.stream.flush()
+        self._drawn = True
+
+    def _print_line(self, line: str) -> None:
+        if self.live and self._drawn:
+            self.stream.write("\r\x1b[K")
+        self.stream.write(line + "\n")
+        self.stream.flush()
+        self._last_draw = 0.0
+
+    def clear(self) -> None:
+        if self.live and self._drawn:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()

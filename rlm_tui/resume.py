@@ -1,0 +1,102 @@
+"""Opening a session for work, new or recorded: the engine's Session wired to the store.
+
+Resuming brings back ``history``, ``memory`` and every restorable variable from the snapshot of
+the last turn, and the attached files; a file that changed or vanished since is reported, not
+silently reloaded.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rlm_tui.config import Config
+from rlm_tui.engine.session import Session, SessionState, fingerprint, new_session_id
+from rlm_tui.events import EventBus, Notice
+from rlm_tui.llm.base import ModelClient
+from rlm_tui.sandbox.snapshot import Snapshot
+from rlm_tui.store.recorder import Recorder
+from rlm_tui.store.sessions import FileRef, Store
+
+
+@dataclass
+class Opened:
+    session: Session
+    recorder: Recorder
+    resumed: bool
+    notices: list[str] = field(default_factory=list)
+
+
+def file_problem(ref: FileRef) -> str | None:
+    """Why an attached file cannot be reloaded as it was, or None if it is unchanged."""
+    path = Path(ref.path)
+    if not path.exists():
+        return f"{ref.name}: {ref.path} is gone"
+    if path.is_file():
+        st = path.stat()
+        if st.st_size == ref.disk_bytes and st.st_mtime == ref.mtime:
+            return None
+    try:
+        _, _, digest = fingerprint(path)
+    except OSError as exc:
+        return f"{ref.name}: {ref.path} cannot be read ({exc.strerror or exc})"
+    return None if digest == ref.digest else f"{ref.name}: {ref.path} changed since it was attached"
+
+
+async def open_session(
+    config: Config,
+    client: ModelClient,
+    store: Store,
+    bus: EventBus,
+    *,
+    session_id: str | None = None,
+) -> Opened:
+    """Start a new session (session_id None) or resume a recorded one (id or unique prefix)."""
+    from rlm_tui.runtime import session_dir
+
+    recorder = Recorder(store.db)
+    bus.subscribe(recorder)
+    settings = config.engine_settings()
+    if session_id is None:
+        new_id = new_session_id()
+        workdir = session_dir(new_id)
+        recorder.register_session(new_id, str(workdir))
+        session = Session(settings, client, bus, session_id=new_id, workdir=workdir,
+                          snapshot_sink=functools.partial(recorder.save_snapshot, new_id))  # fmt: skip
+        await session.start()
+        return Opened(session, recorder, resumed=False)
+
+    sid = store.resolve(session_id)
+    row = store.get(sid)
+    workdir = Path(row.workdir) if row.workdir else session_dir(sid)
+    workdir.mkdir(parents=True, exist_ok=True)
+    recorder.register_session(sid, str(workdir))
+    state = SessionState(history=store.history(sid), turns=store.turn_count(sid))
+    session = Session(settings, client, bus, session_id=sid, workdir=workdir, state=state,
+                      snapshot_sink=functools.partial(recorder.save_snapshot, sid))  # fmt: skip
+    stored = store.snapshot(sid)
+    opened = Opened(session, recorder, resumed=True)
+    failed = await session.start(Snapshot(stored.blobs, stored.skipped) if stored else None)
+    for name, reason in failed.items():
+        opened.notices.append(f"variable {name} could not be restored: {reason}")
+    if stored is not None:
+        for name, reason in stored.skipped.items():
+            opened.notices.append(f"variable {name} was not saved with the session: {reason}")
+        for ref in stored.files:
+            problem = file_problem(ref)
+            if problem is None:
+                await session.attach(ref.path, ref.name, as_context=ref.as_context)
+            else:
+                opened.notices.append(
+                    f"{problem}; it was not reloaded (attach it again to use the current file)"
+                )
+        if stored.context_text is not None:
+            await session.set_context_text(
+                stored.context_text, f"a long user message ({len(stored.context_text):,} chars)"
+            )
+    turn = state.turns + 1
+    for message in opened.notices:
+        kind = "file_changed" if "not reloaded" in message else "sandbox"
+        bus(Notice(session_id=sid, turn=turn, node_id="resume", parent_id=None, kind=kind, message=message))
+    return opened

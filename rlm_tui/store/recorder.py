@@ -1,0 +1,87 @@
+"""The recorder: an event-bus subscriber that commits every event (token deltas excepted) as it
+happens, with the derived rows, in one small transaction. Snapshots are written after each turn."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import sqlite_utils
+
+from rlm_tui.events import Event
+from rlm_tui.store import derive
+from rlm_tui.store.migrations import transaction
+
+COMMON = ("session_id", "turn", "node_id", "parent_id", "t", "type")
+SKIPPED = frozenset({"ModelDelta"})
+FILE_PREFIX = "file:"  # snapshot rows of files and host data must not collide with variable names
+CONTEXT_ROW = "host:context"
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+class Recorder:
+    def __init__(self, db: sqlite_utils.Database) -> None:
+        self.db = db
+        self.conn = db.conn
+        self.errors: list[str] = []
+
+    def __call__(self, event: Event) -> None:
+        if event.event_type in SKIPPED:
+            return
+        data = event.to_dict()
+        body = {k: v for k, v in data.items() if k not in COMMON}
+        with transaction(self.conn):
+            self.conn.execute(
+                "INSERT INTO events (session_id, turn, node_id, parent_id, type, t, data) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    event.session_id,
+                    event.turn,
+                    event.node_id,
+                    event.parent_id,
+                    event.event_type,
+                    event.t,
+                    _dumps(body),
+                ),
+            )
+            derive.apply(
+                self.conn, event.event_type, event.session_id, event.turn, event.node_id, event.t, body
+            )
+
+    def register_session(self, session_id: str, workdir: str) -> None:
+        """Note a session's folder before its first turn (the row is completed by TurnStarted)."""
+        now = time.time()
+        with transaction(self.conn):
+            self.conn.execute(
+                "INSERT OR IGNORE INTO sessions (id, title, created, updated, workdir) VALUES (?, '', ?, ?, ?)",
+                (session_id, now, now, workdir),
+            )
+            self.conn.execute("UPDATE sessions SET workdir = ? WHERE id = ?", (workdir, session_id))
+
+    def save_snapshot(
+        self, session_id: str, turn: int, snapshot: Any, attachments: dict[str, Any], context_text: str | None
+    ) -> None:
+        """One row per variable (its pickle), per skipped variable (the reason), per attached file
+        (by reference: path, size, mtime, hash) and for a long-message ``context``."""
+        rows: list[tuple[str, str, bytes | None, str | None]] = []
+        for name, blob in snapshot.blobs.items():
+            rows.append((name, "pickle", blob, None))
+        for name, reason in snapshot.skipped.items():
+            rows.append((name, "skipped", None, _dumps({"reason": reason})))
+        for name, att in attachments.items():
+            meta = {
+                k: getattr(att, k)
+                for k in ("path", "type", "size", "as_context", "disk_bytes", "mtime", "digest")
+            }
+            rows.append((FILE_PREFIX + name, "file", None, _dumps(meta)))
+        if context_text is not None:
+            rows.append((CONTEXT_ROW, "context_text", context_text.encode(), None))
+        with transaction(self.conn):
+            self.conn.execute("DELETE FROM snapshots WHERE session_id = ? AND turn = ?", (session_id, turn))
+            self.conn.executemany(
+                "INSERT INTO snapshots (session_id, turn, name, kind, blob, meta) VALUES (?, ?, ?, ?, ?, ?)",
+                [(session_id, turn, name, kind, blob, meta) for name, kind, blob, meta in rows],
+            )

@@ -1,0 +1,284 @@
+"""Reading and managing recorded sessions: list, show, search, history and snapshots for resume,
+fork, rename, delete."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from rlm_tui.events import Event, event_from_dict, turn_outcome_text
+from rlm_tui.store import derive
+from rlm_tui.store.database import open_db
+from rlm_tui.store.migrations import transaction
+from rlm_tui.store.recorder import CONTEXT_ROW, FILE_PREFIX
+
+DB_FILE = "sessions.db"
+
+
+class UnknownSession(LookupError):
+    pass
+
+
+@dataclass(frozen=True)
+class SessionRow:
+    id: str
+    title: str
+    root_model: str | None
+    sub_model: str | None
+    created: float
+    updated: float
+    turns: int
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float
+    cost_complete: bool
+    parent_session: str | None
+    parent_turn: int | None
+    workdir: str | None
+
+    def cost_text(self) -> str:
+        return f"${self.cost_usd:.4f}" + ("" if self.cost_complete else "+?")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class FileRef:
+    name: str
+    path: str
+    as_context: bool
+    disk_bytes: int
+    mtime: float
+    digest: str
+
+
+@dataclass(frozen=True)
+class StoredSnapshot:
+    turn: int
+    blobs: dict[str, bytes]
+    skipped: dict[str, str]
+    files: list[FileRef]
+    context_text: str | None
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    session_id: str
+    title: str
+    turn: int
+    where: str  # user | assistant | code
+    snippet: str
+
+
+_COLUMNS = (
+    "id, title, root_model, sub_model, created, updated, turns, input_tokens, output_tokens, cost_usd, "
+    "cost_complete, parent_session, parent_turn, workdir"
+)
+
+
+def _row(values: tuple) -> SessionRow:
+    (sid, title, root, sub, created, updated, turns, tin, tout, cost, complete, parent, pturn, workdir) = (
+        values
+    )
+    return SessionRow(
+        sid, title or "", root, sub, created or 0.0, updated or 0.0, turns or 0, tin or 0, tout or 0,
+        cost or 0.0, bool(complete), parent, pturn, workdir,
+    )  # fmt: skip
+
+
+class Store:
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.db: sqlite_utils.Database = open_db(self.path)
+        self.conn = self.db.conn
+
+    @classmethod
+    def default(cls) -> Store:
+        from rlm_tui.config import data_dir
+
+        return cls(data_dir() / DB_FILE)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # -- finding sessions --------------------------------------------------------------------
+
+    def resolve(self, id_or_prefix: str) -> str:
+        """A session id from an id or a unique prefix of one."""
+        exact = self.conn.execute("SELECT id FROM sessions WHERE id = ?", (id_or_prefix,)).fetchone()
+        if exact:
+            return exact[0]
+        like = id_or_prefix.replace("%", "").replace("_", r"\_") + "%"
+        found = [
+            r[0]
+            for r in self.conn.execute("SELECT id FROM sessions WHERE id LIKE ? ESCAPE '\\' LIMIT 2", (like,))
+        ]
+        if len(found) == 1:
+            return found[0]
+        if not found:
+            raise UnknownSession(f"no session {id_or_prefix!r} (rlm sessions list shows them)")
+        raise UnknownSession(f"{id_or_prefix!r} matches more than one session; give more of the id")
+
+    def get(self, session_id: str) -> SessionRow:
+        values = self.conn.execute(f"SELECT {_COLUMNS} FROM sessions WHERE id = ?", (session_id,)).fetchone()
+        if values is None:
+            raise UnknownSession(f"no session {session_id!r}")
+        return _row(values)
+
+    def list(self, limit: int = 50, offset: int = 0) -> list[SessionRow]:
+        rows = self.conn.execute(
+            f"SELECT {_COLUMNS} FROM sessions WHERE turns > 0 OR title != '' ORDER BY updated DESC LIMIT ? OFFSET ?",
+            (limit, offset),
+        )
+        return [_row(r) for r in rows]
+
+    def latest(self) -> SessionRow | None:
+        rows = self.list(limit=1)
+        return rows[0] if rows else None
+
+    def search(self, text: str, limit: int = 50) -> list[SearchHit]:
+        """Full-text search over messages and code cells, best matches first, with snippets."""
+        query = self.db.quote_fts(text)
+        if not query.strip():
+            return []
+        sql = """
+            SELECT hits.session_id, s.title, hits.turn, hits.kind, hits.snip FROM (
+                SELECT m.session_id, m.turn, m.role AS kind,
+                       snippet(messages_fts, 0, '[', ']', '…', 12) AS snip, messages_fts.rank AS score
+                FROM messages_fts JOIN messages m ON m.rowid = messages_fts.rowid
+                WHERE messages_fts MATCH :q
+                UNION ALL
+                SELECT c.session_id, c.turn, 'code' AS kind,
+                       snippet(cells_fts, 0, '[', ']', '…', 12) AS snip, cells_fts.rank AS score
+                FROM cells_fts JOIN cells c ON c.rowid = cells_fts.rowid
+                WHERE cells_fts MATCH :q
+            ) AS hits JOIN sessions s ON s.id = hits.session_id
+            ORDER BY hits.score LIMIT :limit
+        """
+        rows = self.conn.execute(sql, {"q": query, "limit": limit})
+        return [SearchHit(sid, title or "", turn, kind, snip) for sid, title, turn, kind, snip in rows]
+
+    # -- what a session holds ----------------------------------------------------------------
+
+    def event_rows(self, session_id: str, turn: int | None = None) -> Iterator[dict[str, Any]]:
+        sql = "SELECT session_id, turn, node_id, parent_id, type, t, data FROM events WHERE session_id = ?"
+        args: tuple = (session_id,)
+        if turn is not None:
+            sql += " AND turn = ?"
+            args += (turn,)
+        for sid, t_turn, node, parent, kind, t, data in self.conn.execute(sql + " ORDER BY id", args):
+            row = json.loads(data)
+            row.update(session_id=sid, turn=t_turn, node_id=node, parent_id=parent, type=kind, t=t)
+            yield row
+
+    def events(self, session_id: str, turn: int | None = None) -> list[Event]:
+        return [event_from_dict(row) for row in self.event_rows(session_id, turn)]
+
+    def turn_count(self, session_id: str) -> int:
+        row = self.conn.execute("SELECT MAX(turn) FROM events WHERE session_id = ?", (session_id,)).fetchone()
+        return row[0] or 0
+
+    def history(self, session_id: str) -> list[dict[str, Any]]:
+        """``history`` as the REPL had it after the last recorded turn. A turn the app never
+        finished (it was killed) is marked as interrupted."""
+        by_turn: dict[int, dict[str, str]] = {}
+        for turn, role, content in self.conn.execute(
+            "SELECT turn, role, content FROM messages WHERE session_id = ? ORDER BY turn, id", (session_id,)
+        ):
+            by_turn.setdefault(turn, {}).setdefault(role, content)
+        history = []
+        for turn in sorted(by_turn):
+            roles = by_turn[turn]
+            history.append({"role": "user", "content": roles.get("user", ""), "turn": turn})
+            answer = roles.get("assistant", turn_outcome_text("interrupted", None))
+            history.append({"role": "assistant", "content": answer, "turn": turn})
+        return history
+
+    def snapshot(self, session_id: str, turn: int | None = None) -> StoredSnapshot | None:
+        """The snapshot taken after ``turn`` (default: the latest one)."""
+        if turn is None:
+            row = self.conn.execute(
+                "SELECT MAX(turn) FROM snapshots WHERE session_id = ?", (session_id,)
+            ).fetchone()
+            turn = row[0]
+            if turn is None:
+                return None
+        blobs: dict[str, bytes] = {}
+        skipped: dict[str, str] = {}
+        files: list[FileRef] = []
+        context_text = None
+        rows = self.conn.execute(
+            "SELECT name, kind, blob, meta FROM snapshots WHERE session_id = ? AND turn = ?",
+            (session_id, turn),
+        ).fetchall()
+        if not rows:
+            return None
+        for name, kind, blob, meta in rows:
+            if kind == "pickle":
+                blobs[name] = blob
+            elif kind == "skipped":
+                skipped[name] = json.loads(meta)["reason"]
+            elif kind == "file":
+                m = json.loads(meta)
+                files.append(FileRef(name.removeprefix(FILE_PREFIX), m["path"], bool(m.get("as_context", True)),
+                                     int(m.get("disk_bytes", 0)), float(m.get("mtime", 0.0)), m.get("digest", "")))  # fmt: skip
+            elif kind == "context_text" and name == CONTEXT_ROW:
+                context_text = blob.decode()
+        return StoredSnapshot(turn, blobs, skipped, files, context_text)
+
+    # -- changing sessions -------------------------------------------------------------------
+
+    def rename(self, session_id: str, title: str) -> None:
+        title = title.strip()
+        if not title:
+            raise ValueError("a title cannot be empty")
+        with transaction(self.conn):
+            self.conn.execute("UPDATE sessions SET title = ?, renamed = 1 WHERE id = ?", (title, session_id))
+
+    def delete(self, session_id: str) -> None:
+        with transaction(self.conn):
+            for table in ("events", "messages", "cells", "snapshots"):
+                self.conn.execute(f"DELETE FROM {table} WHERE session_id = ?", (session_id,))
+            self.conn.execute("DELETE FROM sessions WHERE id = ?", (session_id,))
+
+    def fork(self, session_id: str, turn: int, new_id: str) -> str:
+        """A new session holding turns 1..turn of this one (events, messages, snapshots); its REPL
+        starts from the snapshot taken after ``turn``. The original is left as it was."""
+        source = self.get(session_id)
+        if not 1 <= turn <= source.turns:
+            raise ValueError(f"session {session_id} has turns 1..{source.turns}; cannot fork at turn {turn}")
+        if self.snapshot(session_id, turn) is None:
+            raise ValueError(f"session {session_id} has no REPL snapshot after turn {turn}")
+        now = time.time()
+        with transaction(self.conn):
+            self.conn.execute(
+                "INSERT INTO sessions (id, title, root_model, sub_model, created, updated, parent_session, parent_turn) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (new_id, f"{source.title} (fork at turn {turn})", source.root_model, source.sub_model, now, now,
+                 session_id, turn),
+            )  # fmt: skip
+            copied = self.conn.execute(
+                "SELECT turn, node_id, parent_id, type, t, data FROM events WHERE session_id = ? AND turn <= ? ORDER BY id",
+                (session_id, turn),
+            ).fetchall()
+            for t_turn, node, parent, kind, t, data in copied:
+                self.conn.execute(
+                    "INSERT INTO events (session_id, turn, node_id, parent_id, type, t, data) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (new_id, t_turn, node, parent, kind, t, data),
+                )
+                derive.apply(self.conn, kind, new_id, t_turn, node, t, json.loads(data))
+            self.conn.execute(
+                "INSERT INTO snapshots (session_id, turn, name, kind, blob, meta) "
+                "SELECT ?, turn, name, kind, blob, meta FROM snapshots WHERE session_id = ? AND turn <= ?",
+                (new_id, session_id, turn),
+            )
+            self.conn.execute("UPDATE sessions SET updated = ?, title = ? WHERE id = ?",
+                              (now, f"{source.title} (fork at turn {turn})", new_id))  # fmt: skip
+        return new_id

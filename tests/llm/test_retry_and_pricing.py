@@ -1,0 +1,87 @@
+"""Retry policy and prices, without the network: the decisions a user notices."""
+
+from __future__ import annotations
+
+import pytest
+
+from rlm_tui.llm import pricing
+from rlm_tui.llm.base import Completion, ModelError, ModelRequest, RetryInfo, TextDelta, Usage
+from rlm_tui.llm.retry import ProviderFailure, RetryPolicy, parse_retry_after, stream_with_retries
+
+
+def _request(seen: list[RetryInfo]) -> ModelRequest:
+    return ModelRequest(model="openai/gpt-4o", messages=[], on_retry=seen.append)
+
+
+async def _collect(stream):
+    return [item async for item in stream]
+
+
+async def test_retryable_failures_are_retried_with_retry_after_then_succeed():
+    failures = [
+        ProviderFailure("rate_limit", "HTTP 429: slow down", retry_after=7.0),
+        ProviderFailure("server", "HTTP 503"),
+    ]
+    slept: list[float] = []
+
+    async def attempt():
+        if failures:
+            raise failures.pop(0)
+        yield TextDelta("hi")
+        yield Completion("hi", Usage())
+
+    async def fake_sleep(seconds):
+        slept.append(seconds)
+
+    seen: list[RetryInfo] = []
+    items = await _collect(
+        stream_with_retries(attempt, _request(seen), RetryPolicy(base_delay=2.0), fake_sleep)
+    )
+    assert [type(i).__name__ for i in items] == ["TextDelta", "Completion"]
+    assert slept[0] == 7.0  # Retry-After honoured exactly
+    assert 1.0 <= slept[1] <= 4.0  # backoff 2 s x 2^1 with jitter in [0.5, 1.0]
+    assert [(s.attempt, s.reason) for s in seen] == [(1, "HTTP 429: slow down"), (2, "HTTP 503")]
+
+
+async def test_retries_run_out_with_a_clear_error():
+    async def attempt():
+        raise ProviderFailure("server", "HTTP 500: boom")
+        yield  # pragma: no cover
+
+    async def no_sleep(seconds):
+        pass
+
+    seen: list[RetryInfo] = []
+    with pytest.raises(ModelError) as caught:
+        await _collect(stream_with_retries(attempt, _request(seen), RetryPolicy(max_retries=3), no_sleep))
+    assert str(caught.value) == "openai/gpt-4o: HTTP 500: boom after 4 attempts"
+    assert caught.value.kind == "server" and len(seen) == 3
+
+
+@pytest.mark.parametrize("kind", ["auth", "not_found", "error"])
+async def test_failures_not_worth_retrying_fail_at_once(kind):
+    async def attempt():
+        raise ProviderFailure(kind, "nope")
+        yield  # pragma: no cover
+
+    seen: list[RetryInfo] = []
+    with pytest.raises(ModelError) as caught:
+        await _collect(stream_with_retries(attempt, _request(seen), RetryPolicy()))
+    assert caught.value.kind == kind and seen == []
+
+
+def test_retry_after_header_forms():
+    assert parse_retry_after("3") == 3.0
+    assert parse_retry_after("0.5") == 0.5
+    assert parse_retry_after(None) is None
+    assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # a date in the past: no wait
+
+
+def test_prices_come_from_litellms_map_and_unknown_stays_unknown():
+    usage = Usage(input_tokens=1000, output_tokens=100, cache_read_tokens=2000, cache_write_tokens=500)
+    cost = pricing.cost_usd("anthropic/claude-sonnet-4-5", usage)
+    assert cost == pytest.approx(1000 * 3e-6 + 100 * 15e-6 + 2000 * 0.3e-6 + 500 * 3.75e-6)
+    assert pricing.cost_usd("openai/gpt-4o-mini", Usage(input_tokens=1_000_000)) == pytest.approx(0.15)
+    assert pricing.cost_usd("openai/a-model-nobody-priced", usage) is None
+    assert pricing.context_window("anthropic/claude-sonnet-4-5") == 200_000
+    assert pricing.context_window("openai/a-model-nobody-priced") is None
