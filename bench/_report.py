@@ -26,15 +26,19 @@ def summary(values: list[float]) -> dict[str, float]:
     }
 
 
+def _number(value: float) -> str:
+    return f"{value:,}" if isinstance(value, int) else f"{value:,.3f}"
+
+
 def report(name: str, rows: list[dict[str, Any]]) -> None:
     """rows: measure, value, unit, target, ok."""
     headers = ["measure", "value", "target", "ok"]
     cells = [
         [
             r["measure"],
-            f"{r['value']:.3f} {r['unit']}",
+            f"{_number(r['value'])} {r['unit']}",
             r.get("target", ""),
-            "yes" if r.get("ok", True) else "NO",
+            "" if "ok" not in r else ("yes" if r["ok"] else "NO"),
         ]
         for r in rows
     ]

@@ -36,7 +36,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
 def _model_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("models")
     group.add_argument(
-        "--model", metavar="M", help="root model, provider/name (e.g. anthropic/claude-sonnet-4-5)"
+        "--model", metavar="M", help="root model, provider/name (e.g. anthropic/claude-sonnet-5-5)"
     )
     group.add_argument("--sub-model", metavar="M", help="model for llm_query sub-calls and child RLMs")
     group.add_argument(

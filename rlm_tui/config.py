@@ -23,8 +23,8 @@ class ConfigError(Exception):
 
 @dataclass
 class Config:
-    model: str = "anthropic/claude-sonnet-4-5"
-    sub_model: str = "anthropic/claude-haiku-4-5"
+    model: str = "anthropic/claude-sonnet-5-5"
+    sub_model: str = "anthropic/claude-haiku-5-5"
     api_base: str | None = None
     sub_api_base: str | None = None
     max_iterations: int = 30

@@ -30,12 +30,12 @@ def test_layers_rise_from_defaults_to_flags(home, monkeypatch):
     (home / "config.toml").write_text(
         'model = "openai/gpt-4o"\nsub_model = "openai/gpt-4o-mini"\n\n[limits]\nmax_cost_usd = 2.5\nmax_depth = 3\n'
     )
-    monkeypatch.setenv("RLM_SUB_MODEL", "anthropic/claude-haiku-4-5")
+    monkeypatch.setenv("RLM_SUB_MODEL", "anthropic/claude-haiku-5-5")
     monkeypatch.setenv("RLM_MAX_DEPTH", "4")
     config = load({"max_depth": 5, "model": None})
     assert config.model == "openai/gpt-4o" and config.source("model").endswith("config.toml:1")
     assert (
-        config.sub_model == "anthropic/claude-haiku-4-5" and config.source("sub_model") == "env RLM_SUB_MODEL"
+        config.sub_model == "anthropic/claude-haiku-5-5" and config.source("sub_model") == "env RLM_SUB_MODEL"
     )
     assert config.max_cost_usd == 2.5 and config.source("max_cost_usd").endswith(":5")
     assert config.max_depth == 5 and config.source("max_depth") == "flag"

@@ -33,7 +33,7 @@ def problem_with(model: str, environ: Mapping[str, str] | None = None) -> str | 
     environ = os.environ if environ is None else environ
     if "/" not in model or not all(model.split("/", 1)):
         return (
-            f"model names look like provider/model (for example anthropic/claude-sonnet-4-5 or "
+            f"model names look like provider/model (for example anthropic/claude-sonnet-5-5 or "
             f"openai/gpt-4o); got {model!r}"
         )
     provider = provider_of(model)

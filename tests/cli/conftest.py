@@ -17,7 +17,7 @@ RLM = str(Path(sys.executable).with_name("rlm"))
 ROOT_SYSTEM = "Recursive Language Model"  # in our system prompt: marks root-model requests
 PATHS = {
     # the Anthropic SDK path and the litellm path, each with priced models
-    "anthropic": ("anthropic/claude-sonnet-4-5", "anthropic/claude-haiku-4-5"),
+    "anthropic": ("anthropic/claude-sonnet-5-5", "anthropic/claude-haiku-5-5"),
     "litellm": ("openai/gpt-4o", "openai/gpt-4o-mini"),
 }
 

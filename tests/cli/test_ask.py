@@ -34,7 +34,7 @@ def test_fruit_problem(rlm, script, provider):
     roots = root_requests(provider)
     assert len(roots) == 2 and all(r.stream for r in roots)
     sub = [r for r in provider.requests if "50 unique fruit" in r.last_user()]
-    assert sub[0].model == ("claude-haiku-4-5" if rlm.path == "anthropic" else "gpt-4o-mini")
+    assert sub[0].model == ("claude-haiku-5-5" if rlm.path == "anthropic" else "gpt-4o-mini")
     if rlm.path == "anthropic":  # the rules are marked for prompt caching
         assert roots[0].body["system"][0]["cache_control"] == {"type": "ephemeral"}
 
@@ -126,7 +126,7 @@ def test_when_retries_run_out_the_turn_fails_clearly_and_keeps_its_record(rlm, s
 
 def test_a_missing_key_is_one_line_naming_the_variable(rlm):
     variable, model = (
-        ("ANTHROPIC_API_KEY", "anthropic/claude-sonnet-4-5")
+        ("ANTHROPIC_API_KEY", "anthropic/claude-sonnet-5-5")
         if rlm.path == "anthropic"
         else ("OPENAI_API_KEY", "openai/gpt-4o")
     )

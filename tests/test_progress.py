@@ -1,0 +1,52 @@
+"""The live progress line of headless runs."""
+
+from __future__ import annotations
+
+import io
+
+from rlm_tui.events import ModelFinished, ModelStarted, Notice, SubCallStarted
+from rlm_tui.progress import ProgressLine
+
+BASE = {"session_id": "s", "turn": 1, "parent_id": "t1"}
+
+
+def test_progress_counts_iterations_sub_calls_tokens_and_cost_and_prints_notices():
+    out = io.StringIO()
+    progress = ProgressLine(out, live=True)
+    progress(
+        ModelStarted(**BASE, node_id="t1.i1", model="m", depth=0, iteration=1, messages=[], prompt_chars=1)
+    )
+    progress(ModelFinished(**BASE, node_id="t1.i1", model="m", text="", duration=1.0, cost_usd=0.0125,
+                           usage={"input_tokens": 1000, "output_tokens": 200}))  # fmt: skip
+    progress._last_draw = 0.0
+    progress(SubCallStarted(**BASE, node_id="t1.i1.c1.s1", kind="llm", model="m", prompt="p", depth=1))
+    progress(
+        SubCallStarted(**BASE, node_id="t1.i1.c1.s2", kind="llm", model="m", prompt="p", depth=1, cached=True)
+    )
+    progress(Notice(**BASE, node_id="t1.i1", kind="retry", message="m: HTTP 429; retry 1 in 2.0 s"))
+    assert progress.text().startswith("iteration 1 | sub-calls 1 | 1,200 tokens | $0.0125 |")
+    written = out.getvalue()
+    assert "\r\x1b[Kiteration 1 | sub-calls 1 | 1,200 tokens | $0.0125" in written
+    assert "rlm: m: HTTP 429; retry 1 in 2.0 s\n" in written
+    progress(
+        ModelFinished(
+            **BASE,
+            node_id="t1.i2",
+            model="m",
+            text="",
+            duration=1.0,
+            cost_usd=None,
+            usage={"input_tokens": 1},
+        )
+    )
+    assert "$0.0125+?" in progress.text()  # an unknown price is never shown as 0
+
+
+def test_progress_is_silent_but_for_notices_when_stderr_is_not_a_terminal():
+    out = io.StringIO()
+    progress = ProgressLine(out, live=False)
+    progress(
+        ModelStarted(**BASE, node_id="t1.i1", model="m", depth=0, iteration=1, messages=[], prompt_chars=1)
+    )
+    progress(Notice(**BASE, node_id="t1.i1", kind="limit", message="(Stopped by the cost limit.)"))
+    assert out.getvalue() == "rlm: (Stopped by the cost limit.)\n"
