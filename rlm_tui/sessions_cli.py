@@ -154,10 +154,16 @@ def cmd_rename(store: Store, session_id: str, title: str) -> int:
 def cmd_rm(store: Store, session_id: str, yes: bool) -> int:
     info = store.get(session_id)
     if not yes:
-        if not sys.stdin.isatty():
-            print("rlm: not deleting without confirmation: add --yes", file=sys.stderr)
+        print(
+            f"Delete session {info.id} {info.title!r} ({info.turns} turns)? [y/N] ",
+            end="",
+            file=sys.stderr,
+            flush=True,
+        )
+        reply = sys.stdin.readline()
+        if not reply:
+            print("\nrlm: not deleted: no answer on stdin (answer y, or add --yes)", file=sys.stderr)
             return 2
-        reply = input(f"Delete session {info.id} {info.title!r} ({info.turns} turns)? [y/N] ")
         if reply.strip().lower() not in ("y", "yes"):
             print("kept")
             return 0

@@ -56,8 +56,15 @@ class Rlm:
         return env
 
     def __call__(self, *args: str, input: str | None = None, timeout: float = 120, **env: str | None):
+        stdin = None if input is not None else subprocess.DEVNULL
         return subprocess.run(
-            [RLM, *args], capture_output=True, text=True, input=input, timeout=timeout, env=self.env(**env)
+            [RLM, *args],
+            capture_output=True,
+            text=True,
+            input=input,
+            stdin=stdin,
+            timeout=timeout,
+            env=self.env(**env),
         )
 
     def ask_json(self, *args: str, **env: str | None) -> tuple[subprocess.CompletedProcess, dict]:

@@ -137,7 +137,9 @@ def test_exports_search_rename_and_rm(rlm_anthropic, script, tmp_path):
     assert _sessions(rlm)[0]["title"] == "Circle constants"
     refused = rlm("sessions", "rm", sid)
     assert refused.returncode == 2 and "--yes" in refused.stderr
-    assert rlm("sessions", "rm", sid, "--yes").returncode == 0
+    kept = rlm("sessions", "rm", sid, input="n\n")
+    assert kept.returncode == 0 and kept.stdout.strip() == "kept" and "Delete session" in kept.stderr
+    assert rlm("sessions", "rm", sid, input="y\n").returncode == 0
     assert _sessions(rlm) == []
     assert not (rlm.home / "sessions" / sid).exists()
     unknown = rlm("sessions", "show", "no-such-session")
