@@ -95,17 +95,32 @@ async def main() -> None:
     report(
         "engine_overhead",
         [
-            {"measure": "2-iteration turn, 1 sub-call: median", "value": turn["median"] * 1000, "unit": "ms",
-             "target": "<= 50 ms", "ok": turn["median"] <= 0.05},
+            {
+                "measure": "2-iteration turn, 1 sub-call: median",
+                "value": turn["median"] * 1000,
+                "unit": "ms",
+                "target": "<= 50 ms",
+                "ok": turn["median"] <= 0.05,
+            },
             {"measure": "2-iteration turn, 1 sub-call: p90", "value": turn["p90"] * 1000, "unit": "ms"},
-            {"measure": "worker start: median", "value": start["median"] * 1000, "unit": "ms",
-             "target": "<= 300 ms", "ok": start["median"] <= 0.3},
+            {
+                "measure": "worker start: median",
+                "value": start["median"] * 1000,
+                "unit": "ms",
+                "target": "<= 300 ms",
+                "ok": start["median"] <= 0.3,
+            },
             {"measure": "worker start: p90", "value": start["p90"] * 1000, "unit": "ms"},
-            {"measure": "200 batched sub-calls x 100 ms @32", "value": batch, "unit": "s",
-             "target": f"<= {1.2 * ideal:.2f} s (1.2 x ideal {ideal} s)", "ok": batch <= 1.2 * ideal},
+            {
+                "measure": "200 batched sub-calls x 100 ms @32",
+                "value": batch,
+                "unit": "s",
+                "target": f"<= {1.2 * ideal:.2f} s (1.2 x ideal {ideal} s)",
+                "ok": batch <= 1.2 * ideal,
+            },
             {"measure": "  ratio to ideal", "value": batch / ideal, "unit": "x"},
         ],
-    )  # fmt: skip
+    )
 
 
 if __name__ == "__main__":

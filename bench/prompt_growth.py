@@ -69,8 +69,15 @@ async def main() -> None:
             {"measure": f"turn {n:>3}: plain chat (whole history)", "value": plain[n], "unit": "chars"}
         )
     growth = sizes[TURNS] / sizes[2]
-    rows.append({"measure": f"turn {TURNS} / turn 2 (root prompt)", "value": growth, "unit": "x",
-                 "target": "<= 1.1 x", "ok": growth <= 1.1})  # fmt: skip
+    rows.append(
+        {
+            "measure": f"turn {TURNS} / turn 2 (root prompt)",
+            "value": growth,
+            "unit": "x",
+            "target": "<= 1.1 x",
+            "ok": growth <= 1.1,
+        }
+    )
     rows.append(
         {
             "measure": f"plain chat / root prompt at turn {TURNS}",

@@ -31,8 +31,28 @@ from rlm_tui.events import (
 from rlm_tui.store.recorder import Recorder
 from rlm_tui.store.sessions import Store
 
-WORDS = ("river", "mountain", "ledger", "invoice", "protein", "galaxy", "tariff", "sonnet", "harbor", "quartz",
-         "lantern", "meadow", "cipher", "orchid", "falcon", "saffron", "tundra", "voltage", "marble", "nectar")  # fmt: skip
+WORDS = (
+    "river",
+    "mountain",
+    "ledger",
+    "invoice",
+    "protein",
+    "galaxy",
+    "tariff",
+    "sonnet",
+    "harbor",
+    "quartz",
+    "lantern",
+    "meadow",
+    "cipher",
+    "orchid",
+    "falcon",
+    "saffron",
+    "tundra",
+    "voltage",
+    "marble",
+    "nectar",
+)
 
 
 def sentence(rng: random.Random, n: int = 12) -> str:
@@ -57,10 +77,30 @@ def big_session(sid: str, cells: int = 2000, nodes: int = 5000, turns: int = 100
         )
         for c in range(per_turn_cells):
             it, cell = f"{t}.i{c + 1}", f"{t}.i{c + 1}.c1"
-            events.append(ModelStarted(**b, node_id=it, parent_id=t, model="a/r", depth=0, iteration=c + 1,
-                                       messages=[{"role": "user", "content": sentence(rng, 40)}], prompt_chars=3000))  # fmt: skip
-            events.append(ModelFinished(**b, node_id=it, parent_id=t, model="a/r", text=sentence(rng, 60),
-                                        usage={"input_tokens": 900, "output_tokens": 80}, cost_usd=0.002, duration=1.2))  # fmt: skip
+            events.append(
+                ModelStarted(
+                    **b,
+                    node_id=it,
+                    parent_id=t,
+                    model="a/r",
+                    depth=0,
+                    iteration=c + 1,
+                    messages=[{"role": "user", "content": sentence(rng, 40)}],
+                    prompt_chars=3000,
+                )
+            )
+            events.append(
+                ModelFinished(
+                    **b,
+                    node_id=it,
+                    parent_id=t,
+                    model="a/r",
+                    text=sentence(rng, 60),
+                    usage={"input_tokens": 900, "output_tokens": 80},
+                    cost_usd=0.002,
+                    duration=1.2,
+                )
+            )
             events.append(
                 CellStarted(
                     **b, node_id=cell, parent_id=it, code=sentence(rng, 30), depth=0, iteration=c + 1, index=1
@@ -84,10 +124,33 @@ def big_session(sid: str, cells: int = 2000, nodes: int = 5000, turns: int = 100
                         depth=1,
                     )
                 )
-                events.append(SubCallFinished(**b, node_id=node, parent_id=cell, kind="llm", model="a/s", response=sentence(rng, 20),
-                                              usage={"input_tokens": 50, "output_tokens": 20}, cost_usd=0.0001, duration=0.8))  # fmt: skip
-            events.append(CellFinished(**b, node_id=cell, parent_id=it, status="ok", output_for_model=sentence(rng, 50),
-                                       output_chars=300, dropped_chars=0, truncated=False, error=None, duration=0.4))  # fmt: skip
+                events.append(
+                    SubCallFinished(
+                        **b,
+                        node_id=node,
+                        parent_id=cell,
+                        kind="llm",
+                        model="a/s",
+                        response=sentence(rng, 20),
+                        usage={"input_tokens": 50, "output_tokens": 20},
+                        cost_usd=0.0001,
+                        duration=0.8,
+                    )
+                )
+            events.append(
+                CellFinished(
+                    **b,
+                    node_id=cell,
+                    parent_id=it,
+                    status="ok",
+                    output_for_model=sentence(rng, 50),
+                    output_chars=300,
+                    dropped_chars=0,
+                    truncated=False,
+                    error=None,
+                    duration=0.4,
+                )
+            )
         events.append(
             TurnFinished(
                 **b,
@@ -111,10 +174,14 @@ def fill_for_search(store: Store, sessions: int = 10_000) -> None:
             "INSERT INTO sessions (id, title, created, updated, turns) VALUES (?, ?, ?, ?, 3)",
             (sid, sentence(rng, 6), i, i),
         )
-        conn.executemany("INSERT INTO messages (session_id, turn, role, content, t) VALUES (?, ?, ?, ?, ?)",
-                         [(sid, turn, role, sentence(rng, 25), i) for turn in (1, 2, 3) for role in ("user", "assistant")])  # fmt: skip
-        conn.executemany("INSERT INTO cells (session_id, turn, node_id, depth, code) VALUES (?, ?, ?, 0, ?)",
-                         [(sid, turn, f"t{turn}.i1.c1", sentence(rng, 20)) for turn in (1, 2, 3)])  # fmt: skip
+        conn.executemany(
+            "INSERT INTO messages (session_id, turn, role, content, t) VALUES (?, ?, ?, ?, ?)",
+            [(sid, turn, role, sentence(rng, 25), i) for turn in (1, 2, 3) for role in ("user", "assistant")],
+        )
+        conn.executemany(
+            "INSERT INTO cells (session_id, turn, node_id, depth, code) VALUES (?, ?, ?, 0, ?)",
+            [(sid, turn, f"t{turn}.i1.c1", sentence(rng, 20)) for turn in (1, 2, 3)],
+        )
     conn.execute("COMMIT")
 
 
@@ -151,16 +218,34 @@ def main() -> None:
         store.close()
     load = statistics.median(loads)
     search = statistics.median(searches)
-    report("store", [
-        {"measure": f"record one event (median of {len(events):,})", "value": record["median"] * 1000, "unit": "ms",
-         "target": "<= 1 ms", "ok": record["median"] <= 0.001},
-        {"measure": "record one event (p90)", "value": record["p90"] * 1000, "unit": "ms"},
-        {"measure": f"load a session: {cells:,} cells, {nodes:,} tree nodes, {len(events):,} events", "value": load * 1000,
-         "unit": "ms", "target": "<= 300 ms", "ok": load <= 0.3},
-        {"measure": "full-text search over 10,000 sessions (median)", "value": search * 1000, "unit": "ms",
-         "target": "<= 100 ms", "ok": search <= 0.1},
-        {"measure": "full-text search (slowest word)", "value": max(searches) * 1000, "unit": "ms"},
-    ])  # fmt: skip
+    report(
+        "store",
+        [
+            {
+                "measure": f"record one event (median of {len(events):,})",
+                "value": record["median"] * 1000,
+                "unit": "ms",
+                "target": "<= 1 ms",
+                "ok": record["median"] <= 0.001,
+            },
+            {"measure": "record one event (p90)", "value": record["p90"] * 1000, "unit": "ms"},
+            {
+                "measure": f"load a session: {cells:,} cells, {nodes:,} tree nodes, {len(events):,} events",
+                "value": load * 1000,
+                "unit": "ms",
+                "target": "<= 300 ms",
+                "ok": load <= 0.3,
+            },
+            {
+                "measure": "full-text search over 10,000 sessions (median)",
+                "value": search * 1000,
+                "unit": "ms",
+                "target": "<= 100 ms",
+                "ok": search <= 0.1,
+            },
+            {"measure": "full-text search (slowest word)", "value": max(searches) * 1000, "unit": "ms"},
+        ],
+    )
 
 
 if __name__ == "__main__":

@@ -6,15 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rlm_tui.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from rlm_tui.config import Config, ConfigError
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 CONFIG_FAILURES = ("auth", "not_found")
 
 
@@ -40,19 +39,14 @@ def read_question(arg: str | None) -> str:
 
 
 def check_files(paths: list[str]) -> list[Path]:
+    from rlm_tui.engine.attachments import readable_problem
+
     checked = []
     for raw in paths:
         path = Path(raw).expanduser()
-        if not path.exists():
-            raise ConfigError(f"--file {raw}: no such file or folder")
-        if not os.access(path, os.R_OK) or (path.is_dir() and not os.access(path, os.X_OK)):
-            raise ConfigError(f"--file {raw}: permission denied")
-        if path.is_file():
-            try:
-                with open(path, "rb") as fh:
-                    fh.read(1)
-            except OSError as exc:
-                raise ConfigError(f"--file {raw}: cannot be read ({exc.strerror or exc})") from None
+        problem = readable_problem(path)
+        if problem:
+            raise ConfigError(f"--file {problem}")
         checked.append(path)
     return checked
 
@@ -62,25 +56,32 @@ async def run(config: Config, request: AskRequest) -> tuple[int, dict[str, Any]]
     from rlm_tui.progress import ProgressLine
     from rlm_tui.resume import open_session
     from rlm_tui.runtime import make_router
+    from rlm_tui.sandbox.host import WorkerStartError
     from rlm_tui.store.sessions import Store, UnknownSession
 
     store = Store.default()
-    bus = EventBus()
     progress = ProgressLine()
+    bus = EventBus(on_error=lambda exc: progress.say(f"rlm: could not record the session: {exc}"))
     bus.subscribe(progress)
     try:
         opened = await open_session(config, make_router(config), store, bus, session_id=request.session)
     except UnknownSession as exc:
         store.close()
         raise ConfigError(str(exc)) from None
+    except (WorkerStartError, OSError) as exc:
+        store.close()
+        raise TurnSetupError(str(exc)) from None
     session = opened.session
     try:
         for path in request.files:
-            await session.attach(path)
+            try:
+                await session.attach(path)
+            except OSError as exc:
+                raise TurnSetupError(str(exc)) from None
         result = await session.run_turn(request.question)
     finally:
         progress.clear()
-        await session.close()
+        await opened.close()
         store.close()
     payload = {
         "answer": result.answer,
@@ -97,12 +98,19 @@ async def run(config: Config, request: AskRequest) -> tuple[int, dict[str, Any]]
     return (EXIT_USAGE if result.error_kind in CONFIG_FAILURES else EXIT_FAILED), payload
 
 
+class TurnSetupError(Exception):
+    """The REPL could not start or load a file: the turn fails before it begins (exit code 1)."""
+
+
 def main(config: Config, request: AskRequest) -> int:
     try:
         code, payload = asyncio.run(run(config, request))
     except ConfigError as exc:
         print(f"rlm: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except TurnSetupError as exc:
+        print(f"rlm: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     if request.json_output:
         print(json.dumps(payload, ensure_ascii=False))
     elif payload["answer"] is not None:

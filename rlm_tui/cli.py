@@ -79,6 +79,33 @@ def _cmd_ask(args: argparse.Namespace) -> int:
     return ask.main(config, ask.AskRequest(question, files, args.json, args.session))
 
 
+def _cmd_tui(args: argparse.Namespace) -> int:
+    config = _load_config(args)
+    from rlm_tui.ui.app import RLMApp
+
+    RLMApp(config, session_id=args.session, resume_latest=args.resume).run()
+    return EXIT_OK
+
+
+def _cmd_view(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    path = Path(args.path)
+    if not path.is_file():
+        raise UsageError(f"no such log file: {path}")
+    from rlm_tui.trajectories.convert import LogFormatError, load_events
+
+    try:
+        events = load_events(path)
+    except LogFormatError as exc:
+        raise UsageError(str(exc)) from None
+    config = _load_config(args)
+    from rlm_tui.ui.app import RLMApp
+
+    RLMApp(config, view=(path.name, events)).run()
+    return EXIT_OK
+
+
 def _cmd_config(args: argparse.Namespace) -> int:
     from rlm_tui.config import config_path, data_dir, describe
 
@@ -119,6 +146,8 @@ def _cmd_sessions(args: argparse.Namespace) -> int:
         raise UsageError(f"unknown sessions command {action!r}")
     except (UnknownSession, ValueError) as exc:
         raise UsageError(str(exc).strip("'\"")) from None
+    except OSError as exc:
+        raise UsageError(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": ")) from None
     finally:
         store.close()
 
@@ -135,9 +164,11 @@ def _sessions_parser(sub: argparse._SubParsersAction) -> None:
     search = actions.add_parser("search", help="full-text search over messages and code cells")
     search.add_argument("text")
     search.add_argument("--limit", type=int, default=30, metavar="N")
-    export = actions.add_parser("export", help="Markdown for people, or JSONL in the official rlm log format")
+    export = actions.add_parser(
+        "export", help="Markdown for people, JSONL in the official rlm log format, or our raw event log"
+    )
     export.add_argument("id")
-    export.add_argument("--format", choices=("md", "jsonl"), default="md")
+    export.add_argument("--format", choices=("md", "jsonl", "events"), default="md")
     export.add_argument("-o", "--output", metavar="PATH", help="write here instead of stdout")
     fork = actions.add_parser("fork", help="a new session from turn N's REPL and history; the original stays")
     fork.add_argument("id")
@@ -154,9 +185,23 @@ def _sessions_parser(sub: argparse._SubParsersAction) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rlm",
-        description="A terminal chat app built on the Recursive Language Model scaffold.",
+        description="A terminal chat app built on the Recursive Language Model scaffold. "
+        "With no command, opens the app.",
     )
+    _model_flags(parser)
+    start = parser.add_mutually_exclusive_group()
+    start.add_argument(
+        "--session", metavar="ID", help="open the app on a recorded session (id or unique prefix)"
+    )
+    start.add_argument("--resume", action="store_true", help="reopen the latest session")
+    parser.set_defaults(func=_cmd_tui)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    view = sub.add_parser(
+        "view",
+        help="open a trajectory log read-only (ours, the official rlm's JSONL, fast-rlm's JSONL)",
+    )
+    view.add_argument("path", help="a JSONL trajectory log")
+    view.set_defaults(func=_cmd_view)
     replay = sub.add_parser(
         "replay",
         help="re-run a fast-rlm log's root cells in our REPL and compare outputs",
@@ -179,8 +224,13 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument(
         "question", nargs="?", metavar="QUESTION | -", help="the question, or - to read it from stdin"
     )
-    ask.add_argument("--file", action="append", default=[], metavar="PATH",
-                     help="attach a file or folder as `context` / `files[name]` (repeatable)")  # fmt: skip
+    ask.add_argument(
+        "--file",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="attach a file or folder as `context` / `files[name]` (repeatable)",
+    )
     _model_flags(ask)
     ask.add_argument("--session", metavar="ID", help="continue a recorded session (id or unique prefix)")
     ask.add_argument("--json", action="store_true", help="print one JSON object with the answer and usage")
@@ -202,9 +252,6 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
-        parser.print_help()
-        return EXIT_OK
     try:
         return args.func(args)
     except UsageError as exc:

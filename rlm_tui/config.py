@@ -43,6 +43,7 @@ class Config:
     memory_limit_mb: int = 8192
     max_processes: int = 64
     theme: str = "rlm-dark"
+    sandbox: str = "auto"  # auto (bubblewrap where it works) | bubblewrap | process
     sources: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     def source(self, name: str) -> str:
@@ -69,6 +70,7 @@ class Config:
                 model_output_chars=self.model_output_chars,
                 memory_bytes=self.memory_limit_mb << 20,
                 max_processes=self.max_processes,
+                isolation=self.sandbox,
             ),
             max_output_tokens=self.max_output_tokens,
         )
@@ -80,6 +82,27 @@ for _name, _field in FIELDS.items():
     _hint = str(_field.type)
     _base = {"str": str, "int": int, "float": float}[_hint.split(" | ")[0]]
     _TYPES[_name] = (_base, "None" in _hint)
+
+
+# The smallest value that makes sense; below it a setting would hang or break the app.
+MINIMUM: dict[str, float] = {
+    "max_iterations": 1,
+    "max_depth": 1,
+    "max_sub_calls": 0,
+    "cell_timeout": 0.1,
+    "max_concurrency": 1,
+    "max_retries": 0,
+    "retry_base_delay": 0,
+    "request_timeout": 0.1,
+    "max_output_tokens": 1,
+    "output_cap_chars": 1000,
+    "model_output_chars": 200,
+    "memory_limit_mb": 64,
+    "max_processes": 1,
+    "max_cost_usd": 0,
+    "max_seconds": 0.1,
+}
+CHOICES: dict[str, tuple[str, ...]] = {"sandbox": ("auto", "bubblewrap", "process")}
 
 
 def home() -> Path | None:
@@ -113,6 +136,8 @@ def _coerce(name: str, raw: Any, where: str) -> Any:
         if base is str:
             if not isinstance(raw, str):
                 raise TypeError
+            if name in CHOICES and raw not in CHOICES[name]:
+                raise ConfigError(f"{where}: {name} must be one of {', '.join(CHOICES[name])}, not {raw!r}")
             return raw
         if base is int:
             if isinstance(raw, bool) or (isinstance(raw, float) and not raw.is_integer()):
@@ -125,8 +150,8 @@ def _coerce(name: str, raw: Any, where: str) -> Any:
     except (TypeError, ValueError):
         kind = {str: "text", int: "a whole number", float: "a number"}[base]
         raise ConfigError(f"{where}: {name} must be {kind}, not {raw!r}") from None
-    if value < 0:
-        raise ConfigError(f"{where}: {name} must not be negative")
+    if value < MINIMUM.get(name, 0):
+        raise ConfigError(f"{where}: {name} must be at least {MINIMUM.get(name, 0):g}, not {raw!r}")
     return value
 
 

@@ -193,13 +193,15 @@ EventSink = Callable[[Event], None]
 class EventBus:
     """Fans events out to subscribers, synchronously and in order.
 
-    A subscriber that raises is reported once to stderr-free callers via ``errors`` and then
-    skipped for that event: one broken consumer must not stop a turn.
+    A subscriber that raises is skipped for that event (one broken consumer must not stop a turn)
+    and ``on_error`` hears about it, once per subscriber, so the user is told (a full disk, a
+    locked database) rather than losing events silently.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, on_error: Callable[[BaseException], None] | None = None) -> None:
         self._sinks: list[EventSink] = []
-        self.errors: list[BaseException] = []
+        self.on_error = on_error
+        self._failed: set[int] = set()
 
     def subscribe(self, sink: EventSink) -> Callable[[], None]:
         self._sinks.append(sink)
@@ -209,5 +211,8 @@ class EventBus:
         for sink in list(self._sinks):
             try:
                 sink(event)
-            except Exception as exc:  # a consumer's bug must not kill the engine
-                self.errors.append(exc)
+            except Exception as exc:
+                if id(sink) not in self._failed:
+                    self._failed.add(id(sink))
+                    if self.on_error is not None:
+                        self.on_error(exc)

@@ -31,7 +31,12 @@ class ProgressLine:
             self.iterations += 1
         elif kind == "SubCallStarted" and not event.cached:
             self.sub_calls += 1
-        elif kind in ("ModelFinished", "SubCallFinished") and event.usage:
+        elif (
+            kind in ("ModelFinished", "SubCallFinished")
+            and event.usage
+            and getattr(event, "kind", "") != "rlm"
+        ):
+            # a child RLM's own model calls are counted one by one; its total would count them twice
             self.tokens += int(event.usage.get("input_tokens", 0)) + int(event.usage.get("output_tokens", 0))
             self.tokens += int(event.usage.get("cache_read_tokens", 0)) + int(
                 event.usage.get("cache_write_tokens", 0)
@@ -64,6 +69,10 @@ class ProgressLine:
         self.stream.write("\r\x1b[K" + self.text())
         self.stream.flush()
         self._drawn = True
+
+    def say(self, line: str) -> None:
+        """A line of its own on stderr (the live line is redrawn after it)."""
+        self._print_line(line)
 
     def _print_line(self, line: str) -> None:
         if self.live and self._drawn:

@@ -8,11 +8,13 @@ silently reloaded.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from rlm_tui.config import Config
-from rlm_tui.engine.session import Session, SessionState, fingerprint, new_session_id
+from rlm_tui.engine.attachments import fingerprint
+from rlm_tui.engine.session import Session, SessionState, new_session_id
 from rlm_tui.events import EventBus, Notice
 from rlm_tui.llm.base import ModelClient
 from rlm_tui.sandbox.snapshot import Snapshot
@@ -26,6 +28,11 @@ class Opened:
     recorder: Recorder
     resumed: bool
     notices: list[str] = field(default_factory=list)
+    detach: Callable[[], None] = lambda: None  # unsubscribes the recorder from the bus
+
+    async def close(self) -> None:
+        self.detach()
+        await self.session.close()
 
 
 def file_problem(ref: FileRef) -> str | None:
@@ -56,16 +63,22 @@ async def open_session(
     from rlm_tui.runtime import session_dir
 
     recorder = Recorder(store.db)
-    bus.subscribe(recorder)
+    detach = bus.subscribe(recorder)
     settings = config.engine_settings()
     if session_id is None:
         new_id = new_session_id()
         workdir = session_dir(new_id)
         recorder.register_session(new_id, str(workdir))
-        session = Session(settings, client, bus, session_id=new_id, workdir=workdir,
-                          snapshot_sink=functools.partial(recorder.save_snapshot, new_id))  # fmt: skip
+        session = Session(
+            settings,
+            client,
+            bus,
+            session_id=new_id,
+            workdir=workdir,
+            snapshot_sink=functools.partial(recorder.save_snapshot, new_id),
+        )
         await session.start()
-        return Opened(session, recorder, resumed=False)
+        return Opened(session, recorder, resumed=False, detach=detach)
 
     sid = store.resolve(session_id)
     row = store.get(sid)
@@ -73,29 +86,40 @@ async def open_session(
     workdir.mkdir(parents=True, exist_ok=True)
     recorder.register_session(sid, str(workdir))
     state = SessionState(history=store.history(sid), turns=store.turn_count(sid))
-    session = Session(settings, client, bus, session_id=sid, workdir=workdir, state=state,
-                      snapshot_sink=functools.partial(recorder.save_snapshot, sid))  # fmt: skip
+    session = Session(
+        settings,
+        client,
+        bus,
+        session_id=sid,
+        workdir=workdir,
+        state=state,
+        snapshot_sink=functools.partial(recorder.save_snapshot, sid),
+    )
     stored = store.snapshot(sid)
-    opened = Opened(session, recorder, resumed=True)
+    opened = Opened(session, recorder, resumed=True, detach=detach)
     failed = await session.start(Snapshot(stored.blobs, stored.skipped) if stored else None)
     for name, reason in failed.items():
         opened.notices.append(f"variable {name} could not be restored: {reason}")
     if stored is not None:
         for name, reason in stored.skipped.items():
             opened.notices.append(f"variable {name} was not saved with the session: {reason}")
-        for ref in stored.files:
+        loaded = set()
+        for ref in stored.files:  # in the order they were attached; `context` is set after
             problem = file_problem(ref)
             if problem is None:
-                await session.attach(ref.path, ref.name, as_context=ref.as_context)
+                await session.attach(ref.path, ref.name, as_context=False)
+                loaded.add(ref.name)
             else:
                 opened.notices.append(
                     f"{problem}; it was not reloaded (attach it again to use the current file)"
                 )
-        if stored.context_text is not None:
-            await session.set_context_text(
-                stored.context_text, f"a long user message ({len(stored.context_text):,} chars)"
-            )
-    turn = state.turns + 1
+        if stored.context is not None:
+            kind, value = stored.context
+            if kind == "text":
+                await session.set_context_text(value, f"a long user message ({len(value):,} chars)")
+            elif value in loaded:
+                await session.set_context_file(value)
+    turn = state.turns  # notices belong to the last turn: resuming alone starts no new one
     for message in opened.notices:
         kind = "file_changed" if "not reloaded" in message else "sandbox"
         bus(Notice(session_id=sid, turn=turn, node_id="resume", parent_id=None, kind=kind, message=message))

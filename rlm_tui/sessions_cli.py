@@ -89,8 +89,10 @@ def cmd_show(store: Store, session_id: str, events: bool) -> int:
                 + (" (cached)" if row.get("cached") else "")
             ] += 1
         if events:
-            log.append(f"  {row['turn']:>3}  {datetime.fromtimestamp(row['t']):%H:%M:%S.%f}"[:-3]
-                       + f"  {kind:<15} {row['node_id']}")  # fmt: skip
+            log.append(
+                f"  {row['turn']:>3}  {datetime.fromtimestamp(row['t']):%H:%M:%S.%f}"[:-3]
+                + f"  {kind:<15} {row['node_id']}"
+            )
     for number in sorted(turns):
         turn = turns[number]
         usage = turn.get("usage") or {}
@@ -128,7 +130,10 @@ def cmd_search(store: Store, text: str, limit: int) -> int:
 def cmd_export(store: Store, session_id: str, fmt: str, output: str | None) -> int:
     from rlm_tui.store.export import to_jsonl, to_markdown
 
-    text = to_markdown(store, session_id) if fmt == "md" else to_jsonl(store, session_id)
+    if fmt == "events":  # our own trajectory log: every recorded event, as `rlm view` reads it
+        text = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in store.event_rows(session_id))
+    else:
+        text = to_markdown(store, session_id) if fmt == "md" else to_jsonl(store, session_id)
     if output:
         Path(output).write_text(text, encoding="utf-8")
         print(f"wrote {output}", file=sys.stderr)

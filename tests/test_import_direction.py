@@ -49,7 +49,7 @@ def test_worker_imports_only_the_standard_library_cloudpickle_and_the_protocol()
             ok = (
                 top in sys.stdlib_module_names
                 or top == "cloudpickle"
-                or name in ("rlm_tui.sandbox.protocol", "rlm_tui.sandbox")
+                or name in ("rlm_tui.sandbox.protocol", "rlm_tui.sandbox.rendering", "rlm_tui.sandbox")
                 or name.startswith("rlm_tui.sandbox.worker")
             )
             if not ok:

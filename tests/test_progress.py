@@ -16,8 +16,17 @@ def test_progress_counts_iterations_sub_calls_tokens_and_cost_and_prints_notices
     progress(
         ModelStarted(**BASE, node_id="t1.i1", model="m", depth=0, iteration=1, messages=[], prompt_chars=1)
     )
-    progress(ModelFinished(**BASE, node_id="t1.i1", model="m", text="", duration=1.0, cost_usd=0.0125,
-                           usage={"input_tokens": 1000, "output_tokens": 200}))  # fmt: skip
+    progress(
+        ModelFinished(
+            **BASE,
+            node_id="t1.i1",
+            model="m",
+            text="",
+            duration=1.0,
+            cost_usd=0.0125,
+            usage={"input_tokens": 1000, "output_tokens": 200},
+        )
+    )
     progress._last_draw = 0.0
     progress(SubCallStarted(**BASE, node_id="t1.i1.c1.s1", kind="llm", model="m", prompt="p", depth=1))
     progress(
@@ -50,3 +59,33 @@ def test_progress_is_silent_but_for_notices_when_stderr_is_not_a_terminal():
     )
     progress(Notice(**BASE, node_id="t1.i1", kind="limit", message="(Stopped by the cost limit.)"))
     assert out.getvalue() == "rlm: (Stopped by the cost limit.)\n"
+
+
+def test_a_child_rlm_total_is_not_counted_twice():
+    from rlm_tui.events import SubCallFinished
+
+    progress = ProgressLine(io.StringIO(), live=False)
+    progress(
+        ModelFinished(
+            **BASE,
+            node_id="t1.i1.c1.s1.i1",
+            model="m",
+            text="",
+            duration=1.0,
+            cost_usd=0.5,
+            usage={"input_tokens": 1000, "output_tokens": 100},
+        )
+    )
+    progress(
+        SubCallFinished(
+            **BASE,
+            node_id="t1.i1.c1.s1",
+            kind="rlm",
+            model="m",
+            response="r",
+            duration=1.0,
+            cost_usd=0.5,
+            usage={"input_tokens": 1000, "output_tokens": 100},
+        )
+    )
+    assert progress.tokens == 1100 and progress.cost == 0.5

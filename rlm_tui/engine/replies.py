@@ -9,7 +9,7 @@ from dataclasses import dataclass
 _FENCE = re.compile(
     r"^[ \t]*```[ \t]*(repl|python|py|python3)[ \t]*\n(.*?)(?:^[ \t]*```[ \t]*$|\Z)", re.M | re.S
 )
-_TEXT_FINAL = re.compile(r"^[ \t]*(FINAL_VAR|FINAL)\((.*)\)[ \t]*$", re.M | re.S)
+_TEXT_FINAL = re.compile(r"^[ \t]*(FINAL_VAR|FINAL)\(", re.M)
 
 
 def code_blocks(reply: str) -> list[str]:
@@ -43,9 +43,49 @@ class TextFinal:
         return name if name.isidentifier() else None
 
 
+def _closing_paren(text: str, start: int) -> int | None:
+    """Index of the parenthesis closing the one before ``start``; None if none.
+
+    Quotes delimit strings only when the argument looks like a literal (it starts with a quote
+    or a bracket): in prose an apostrophe ("the user's") is just a letter.
+    """
+    literal = text[start:].lstrip()[:1] in ("'", '"', "{", "[", "(")
+    depth, quote, i = 1, "", start
+    while i < len(text):
+        ch = text[i]
+        if quote:
+            if ch == "\\":
+                i += 1
+            elif text.startswith(quote, i):
+                i += len(quote) - 1
+                quote = ""
+        elif literal and ch in "\"'":
+            quote = text[i : i + 3] if text[i : i + 3] in ('"""', "'''") else ch
+            i += len(quote) - 1
+        elif ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+            if depth == 0:
+                return i
+        i += 1
+    return None
+
+
 def text_final(reply: str) -> TextFinal | None:
-    """A line ``FINAL(...)`` / ``FINAL_VAR(...)`` outside code blocks, if the reply has one."""
-    match = _TEXT_FINAL.search(_outside_code(reply))
+    """A line ``FINAL(...)`` / ``FINAL_VAR(...)`` outside code blocks, if the reply has one.
+
+    The argument runs to the matching parenthesis (it may span lines); text after it is not
+    part of the answer. An unclosed FINAL( takes the rest of its line.
+    """
+    text = _outside_code(reply)
+    match = _TEXT_FINAL.search(text)
     if match is None:
         return None
-    return TextFinal(match.group(1), match.group(2).strip())
+    end = _closing_paren(text, match.end())
+    if end is None:
+        line_end = text.find("\n", match.end())
+        argument = text[match.end() : line_end if line_end != -1 else len(text)].rstrip().removesuffix(")")
+    else:
+        argument = text[match.end() : end]
+    return TextFinal(match.group(1), argument.strip())

@@ -8,7 +8,6 @@ code), ``answer["ready"]``, a reply without code, or a limit (then one last call
 from __future__ import annotations
 
 import contextlib
-import json
 import shutil
 import time
 from dataclasses import dataclass
@@ -28,8 +27,9 @@ from rlm_tui.events import (
     ModelStarted,
     Notice,
 )
-from rlm_tui.llm.base import Completion, Message, ModelError, ModelRequest, Usage
-from rlm_tui.sandbox.host import CellResult, Worker
+from rlm_tui.llm.base import Completion, Message, ModelError, ModelRequest
+from rlm_tui.sandbox.host import CellResult, Worker, WorkerDied
+from rlm_tui.sandbox.rendering import render_value
 
 
 @dataclass
@@ -232,19 +232,21 @@ class RLMRun:
         """The answer a FINAL/FINAL_VAR line names, or None if it names a missing variable."""
         name = final.variable_name()
         if final.kind == "FINAL_VAR" and name is not None:
-            return await self.worker.render_value(name)
+            return await self._render(name)
         is_literal, value = final.literal()
         if is_literal:
-            if isinstance(value, str):
-                return value
-            if isinstance(value, (dict, list, tuple)):
-                return json.dumps(value, indent=2, ensure_ascii=False, default=str)
-            return str(value)
+            return render_value(value)
         if name is not None:
-            rendered = await self.worker.render_value(name)
+            rendered = await self._render(name)
             if rendered is not None:
                 return rendered
         return final.argument
+
+    async def _render(self, name: str) -> str | None:
+        try:
+            return await self.worker.render_value(name)
+        except (RuntimeError, WorkerDied):
+            return None
 
     async def _best_answer(self, limit: LimitReached) -> RunOutcome:
         ctx = self.ctx
@@ -279,7 +281,10 @@ async def run_child(
             await worker.set_pickled("context", context_blob)
         else:
             await worker.set_vars(context=prompt)
-        table, _ = await worker.var_table()
+        try:
+            table, _ = await worker.var_table()
+        except (RuntimeError, WorkerDied) as exc:
+            table = f"(the variable table could not be built: {exc})"
         run = RLMRun(
             ctx,
             worker,
@@ -290,14 +295,7 @@ async def run_child(
             first_message=prompts.child_message(depth=depth, var_table=table, prompt=prompt),
         )
         outcome = await run.run()
-        totals = run.tally.to_dict()
-        usage = Usage(
-            input_tokens=totals["input_tokens"],
-            output_tokens=totals["output_tokens"],
-            cache_read_tokens=totals["cache_read_tokens"],
-            cache_write_tokens=totals["cache_write_tokens"],
-            cost_usd=totals["cost_usd"],
-        )
+        usage = run.tally.total()
         return ChildOutcome(outcome.answer, usage, outcome.stopped_by)
     finally:
         ctx.workers.discard(worker)

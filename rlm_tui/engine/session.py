@@ -8,7 +8,7 @@ and snapshots the REPL. Every step is an event on the spine.
 from __future__ import annotations
 
 import asyncio
-import os
+import shutil
 import tempfile
 import time
 import uuid
@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from rlm_tui.engine import prompts
+from rlm_tui.engine.attachments import Attachment, fingerprint, readable_problem
 from rlm_tui.engine.context import SessionShared, TurnCancelled, TurnContext
 from rlm_tui.engine.rlm import RLMRun
 from rlm_tui.engine.settings import EngineSettings
@@ -25,6 +26,10 @@ from rlm_tui.events import AnswerReady, Error, EventSink, Notice, TurnFinished, 
 from rlm_tui.llm.base import ModelClient, ModelError
 from rlm_tui.sandbox.host import Worker, WorkerDied, WorkerStartError
 from rlm_tui.sandbox.snapshot import Snapshot
+
+# ("file", name) when `context` is an attached file, ("text", message) when a long message
+ContextSource = tuple[str, str]
+SnapshotSink = Callable[[int, Snapshot, list[Attachment], "ContextSource | None"], None]
 
 
 @dataclass
@@ -37,44 +42,6 @@ class TurnResult:
     duration: float
     error: str | None = None
     error_kind: str | None = None  # for a failed turn: the ModelError kind (auth, not_found, ...)
-
-
-@dataclass
-class Attachment:
-    """A file or folder in the REPL, kept by reference: what resuming a session needs to check."""
-
-    name: str
-    path: str
-    type: str
-    size: int  # chars (text), bytes (binary) or files (folder), as loaded
-    as_context: bool = True
-    disk_bytes: int = 0
-    mtime: float = 0.0
-    digest: str = ""  # blake2b of the file (of the listing for a folder)
-
-
-def fingerprint(path: Path) -> tuple[int, float, str]:
-    """(bytes on disk, mtime, blake2b hex) of a file, or of a folder's listing of sizes and mtimes."""
-    import hashlib
-
-    digest = hashlib.blake2b(digest_size=16)
-    if path.is_dir():
-        total, latest = 0, path.stat().st_mtime
-        for item in sorted(path.rglob("*")):
-            if item.is_file() and not any(part.startswith(".") for part in item.relative_to(path).parts):
-                st = item.stat()
-                total += st.st_size
-                latest = max(latest, st.st_mtime)
-                digest.update(f"{item.relative_to(path)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
-        return total, latest, digest.hexdigest()
-    st = path.stat()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return st.st_size, st.st_mtime, digest.hexdigest()
-
-
-SnapshotSink = Callable[[int, Snapshot, dict[str, Attachment], "str | None"], None]
 
 
 def new_session_id() -> str:
@@ -97,7 +64,7 @@ class Session:
         emit: EventSink | None = None,
         *,
         session_id: str | None = None,
-        workdir: str | os.PathLike | None = None,
+        workdir: str | Path | None = None,
         state: SessionState | None = None,
         snapshot_sink: SnapshotSink | None = None,
     ) -> None:
@@ -105,14 +72,15 @@ class Session:
         self.client = client
         self.emit: EventSink = emit or (lambda event: None)
         self.session_id = session_id or new_session_id()
+        self._own_workdir = workdir is None  # a folder we made is ours to remove
         self.workdir = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="rlm-session-"))
         self.state = state or SessionState()
         self.shared = SessionShared(settings.limits.max_concurrency)
         self.worker = Worker(self.workdir, settings.sandbox)
-        self.attachments: dict[str, Attachment] = {}
-        self.snapshots: dict[int, Snapshot] = {}
+        self.attachments: dict[str, Attachment] = {}  # in the order attached
+        self.context_source: ContextSource | None = None
+        self.last_snapshot: Snapshot | None = None
         self.snapshot_sink = snapshot_sink
-        self.context_text: str | None = None  # `context` when it holds a long message, not a file
         self._ctx: TurnContext | None = None
 
     @property
@@ -131,45 +99,44 @@ class Session:
         """Start the REPL; with a snapshot, restore its variables. Returns what failed to restore."""
         await self.worker.start()
         await self.worker.set_vars(history=self.state.history)
-        failed: dict[str, str] = {}
-        if snapshot is not None:
-            failed = await self.worker.restore(snapshot)
-        return failed
+        if snapshot is None:
+            return {}
+        return await self.worker.restore(snapshot)
+
+    # -- what the REPL holds ---------------------------------------------------------------
 
     async def attach(
-        self, path: str | os.PathLike, name: str | None = None, *, as_context: bool = True
+        self, path: str | Path, name: str | None = None, *, as_context: bool = True
     ) -> Attachment:
         """Load a file or folder into ``files[name]`` (and ``context``); the worker reads it from disk."""
         resolved = Path(path).expanduser()
-        if not resolved.exists():
-            raise FileNotFoundError(f"no such file or folder: {resolved}")
-        if not os.access(resolved, os.R_OK):
-            raise PermissionError(f"cannot read {resolved}: permission denied")
+        problem = readable_problem(resolved)
+        if problem:
+            raise OSError(problem)
         name = name or resolved.name
         disk_bytes, mtime, digest = await asyncio.to_thread(fingerprint, resolved)
         try:
             info = await self.worker.load_file(name, resolved, as_context=as_context)
-        except RuntimeError as exc:
+        except (RuntimeError, WorkerDied) as exc:
             raise OSError(f"could not load {resolved}: {exc}") from exc
         attachment = Attachment(
-            name,
-            str(resolved.resolve()),
-            info["type"] or "",
-            info["size"] or 0,
-            as_context,
-            disk_bytes,
-            mtime,
-            digest,
+            name, str(resolved.resolve()), info["type"] or "", info["size"] or 0, disk_bytes, mtime, digest
         )
+        self.attachments.pop(name, None)
         self.attachments[name] = attachment
         if as_context:
-            self.context_text = None
+            self.context_source = ("file", name)
         return attachment
 
     async def set_context_text(self, text: str, description: str) -> None:
         """Put a long message in ``context`` (also how a resumed session gets it back)."""
-        self.context_text = text
+        self.context_source = ("text", text)
         await self.worker.set_vars(context=text, describe={"context": description})
+
+    async def set_context_file(self, name: str) -> None:
+        """Make an attached file ``context`` again (a resumed session whose latest input it was)."""
+        self.context_source = ("file", name)
+        await self.worker.use_file_as_context(name)
 
     def cancel(self) -> bool:
         """Cancel the running turn (Esc). Work done so far is kept. Returns whether one was running."""
@@ -177,6 +144,8 @@ class Session:
             return False
         self._ctx.cancel()
         return True
+
+    # -- a turn ----------------------------------------------------------------------------
 
     async def run_turn(self, message: str) -> TurnResult:
         if self._ctx is not None:
@@ -217,7 +186,8 @@ class Session:
                 await self.set_context_text(
                     message, f"the user's long message of turn {turn} ({len(message):,} chars)"
                 )
-            table, _ = await self.worker.var_table()
+            table = await self._var_table()
+            self._report_restarts(ctx, node)
             run = RLMRun(
                 ctx,
                 self.worker,
@@ -241,7 +211,7 @@ class Session:
         finally:
             self._ctx = None
         if error:
-            ctx.event(Error, node, None, message=error, where="model" if status == "failed" else "engine")
+            ctx.event(Error, node, None, message=error, where="model" if error_kind else "sandbox")
         if answer is not None:
             ctx.event(AnswerReady, node, None, answer=answer, stopped_by=stopped_by)
         await self._record_exchange(ctx, node, turn, message, turn_outcome_text(status, answer, error))
@@ -259,6 +229,18 @@ class Session:
         )
         return TurnResult(turn, status, answer, stopped_by, usage, duration, error, error_kind)
 
+    async def _var_table(self) -> str:
+        try:
+            table, _ = await self.worker.var_table()
+        except (RuntimeError, WorkerDied) as exc:
+            return f"(the variable table could not be built: {exc}; SHOW_VARS() may tell more)"
+        return table
+
+    def _report_restarts(self, ctx: TurnContext, node: str) -> None:
+        for note in self.worker.unreported_restarts:
+            ctx.event(Notice, node, None, kind="worker_restarted", message=note)
+        self.worker.unreported_restarts.clear()
+
     async def _record_exchange(
         self, ctx: TurnContext, node: str, turn: int, message: str, answer: str
     ) -> None:
@@ -269,18 +251,27 @@ class Session:
         self.state.history.extend(entries)
         try:
             await self.worker.append_vars(history=entries)
-            self.snapshots[turn] = await self.worker.take_snapshot()
+            self.last_snapshot = await self.worker.take_snapshot(thorough=True)
+            self._report_restarts(ctx, node)
             if self.snapshot_sink is not None:
-                self.snapshot_sink(turn, self.snapshots[turn], dict(self.attachments), self.context_text)
-        except (RuntimeError, WorkerDied) as exc:
+                self.snapshot_sink(
+                    turn, self.last_snapshot, list(self.attachments.values()), self.context_source
+                )
+        except Exception as exc:  # the turn is over and recorded; a failed snapshot must not lose it
             ctx.event(
-                Notice, node, None, kind="sandbox", message=f"could not update the REPL after the turn: {exc}"
+                Notice,
+                node,
+                None,
+                kind="sandbox",
+                message=f"the REPL could not be saved after the turn: {exc}",
             )
 
     async def close(self) -> None:
         if self._ctx is not None:
             self._ctx.cancel()
         await self.worker.close()
+        if self._own_workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
 
     async def __aenter__(self) -> Session:
         await self.start()

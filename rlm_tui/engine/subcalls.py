@@ -82,8 +82,21 @@ class SubCalls:
         )
         try:
             text = await asyncio.shield(fut)
-        except Exception:
-            return None  # the first call failed; this one makes its own attempt
+        except Exception as exc:
+            self.ctx.event(
+                SubCallFinished,
+                node,
+                parent,
+                kind=kind,
+                model=model,
+                response=None,
+                usage={},
+                cost_usd=0.0,
+                duration=time.perf_counter() - started,
+                cached=True,
+                error=f"the identical call it waited for failed ({exc}); trying again",
+            )
+            return None  # the first call failed; this one makes its own attempt, under a new node
         self.ctx.tally.cache_hits += 1
         self.ctx.event(
             SubCallFinished,
@@ -175,9 +188,11 @@ class SubCalls:
     ) -> str:
         """Cache, budget and window check, the SubCall events, and errors as cell exceptions."""
         ctx = self.ctx
-        cached = await self._from_cache(key, node, parent, kind, model, prompt, depth)
-        if cached is not None:
-            return cached
+        if ctx.shared.cached(key) is not None:
+            cached = await self._from_cache(key, node, parent, kind, model, prompt, depth)
+            if cached is not None:
+                return cached
+            node = f"{node}.retry"
         self._admit(model, admitted_prompt)
         fut: asyncio.Future = asyncio.get_running_loop().create_future()
         ctx.shared.remember(key, fut)
@@ -190,18 +205,31 @@ class SubCalls:
             _forget(ctx, key, fut, exc)
             message = str(exc) or type(exc).__name__
             ctx.event(
-                SubCallFinished, node, parent, **finished, response=None, usage={}, cost_usd=None,
-                duration=time.perf_counter() - started, error=message,
-            )  # fmt: skip
+                SubCallFinished,
+                node,
+                parent,
+                **finished,
+                response=None,
+                usage={},
+                cost_usd=None,
+                duration=time.perf_counter() - started,
+                error=message,
+            )
             if isinstance(exc, ModelError):
                 prefix = "the child RLM failed: " if kind == "rlm" else ""
                 raise SubCallRejected(prefix + message, "SubCallError") from exc
             raise
         fut.set_result(text)
         ctx.event(
-            SubCallFinished, node, parent, **finished, response=text, usage=usage.to_dict(),
-            cost_usd=usage.cost_usd, duration=time.perf_counter() - started,
-        )  # fmt: skip
+            SubCallFinished,
+            node,
+            parent,
+            **finished,
+            response=text,
+            usage=usage.to_dict(),
+            cost_usd=usage.cost_usd,
+            duration=time.perf_counter() - started,
+        )
         return text
 
 
@@ -214,12 +242,22 @@ def _forget(ctx: TurnContext, key: tuple, fut: asyncio.Future, exc: BaseExceptio
 
 
 async def _batch(calls: Any) -> list[str]:
-    """Run calls concurrently; a failed item becomes an error string, not a failed batch."""
+    """Run calls concurrently; a failed item becomes an error string, never a failed batch.
+    If the batch itself is cancelled (Esc, a limit), every item still running is cancelled too."""
 
     async def one(call: Awaitable[str]) -> str:
         try:
             return await call
         except SubCallRejected as exc:
             return f"Error: {exc}"
+        except Exception as exc:  # e.g. a child context that cannot be unpickled
+            return f"Error: {type(exc).__name__}: {exc}"
 
-    return list(await asyncio.gather(*(one(c) for c in calls)))
+    tasks = [asyncio.ensure_future(one(c)) for c in calls]
+    try:
+        return list(await asyncio.gather(*tasks))
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise

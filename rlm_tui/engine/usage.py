@@ -27,6 +27,16 @@ class UsageTally:
         else:
             row["cost_usd"] += usage.cost_usd
 
+    def total(self) -> Usage:
+        totals = self.to_dict()
+        return Usage(
+            input_tokens=totals["input_tokens"],
+            output_tokens=totals["output_tokens"],
+            cache_read_tokens=totals["cache_read_tokens"],
+            cache_write_tokens=totals["cache_write_tokens"],
+            cost_usd=totals["cost_usd"],
+        )
+
     def to_dict(self) -> dict[str, Any]:
         totals: dict[str, Any] = dict.fromkeys(FIELDS, 0)
         cost = 0.0

@@ -70,8 +70,12 @@ class AnthropicBackend:
         except anthropic.APIStatusError as exc:
             retry_after = parse_retry_after(exc.response.headers.get("retry-after"))
             message = exc.api_message or str(exc)
-            raise ProviderFailure(kind_from_status(exc.status_code), f"HTTP {exc.status_code}: {message}",
-                                  retry_after=retry_after, status=exc.status_code) from None  # fmt: skip
+            raise ProviderFailure(
+                kind_from_status(exc.status_code),
+                f"HTTP {exc.status_code}: {message}",
+                retry_after=retry_after,
+                status=exc.status_code,
+            ) from None
         except anthropic.APITimeoutError:
             raise ProviderFailure("timeout", f"no reply within {self.timeout:g} s") from None
         except anthropic.APIConnectionError as exc:
@@ -96,5 +100,10 @@ class AnthropicBackend:
 
 
 def _priced(model: str, usage: Usage) -> Usage:
-    return Usage(usage.input_tokens, usage.output_tokens, usage.cache_read_tokens, usage.cache_write_tokens,
-                 pricing.cost_usd(model, usage))  # fmt: skip
+    return Usage(
+        usage.input_tokens,
+        usage.output_tokens,
+        usage.cache_read_tokens,
+        usage.cache_write_tokens,
+        pricing.cost_usd(model, usage),
+    )

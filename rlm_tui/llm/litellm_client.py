@@ -80,8 +80,13 @@ def _usage(model: str, raw: Any) -> Usage:
         cache_read_tokens=cached,
         cache_write_tokens=written,
     )
-    return Usage(usage.input_tokens, usage.output_tokens, usage.cache_read_tokens, usage.cache_write_tokens,
-                 pricing.cost_usd(model, usage))  # fmt: skip
+    return Usage(
+        usage.input_tokens,
+        usage.output_tokens,
+        usage.cache_read_tokens,
+        usage.cache_write_tokens,
+        pricing.cost_usd(model, usage),
+    )
 
 
 def _headers(exc: Exception) -> Any:

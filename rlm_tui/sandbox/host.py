@@ -2,7 +2,8 @@
 
 One ``Worker`` is one REPL. It keeps a running snapshot of the REPL's variables (the worker sends
 what changed after every cell) and the data the host put in (history, files, context), so a
-worker that dies is restarted with its variables back and the cell says what happened.
+worker that dies -- in a cell or between cells -- is restarted with its variables back, and the
+restart is reported.
 """
 
 from __future__ import annotations
@@ -10,11 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import json
 import os
 import signal
 import socket
-import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from typing import Any
 
 from rlm_tui.sandbox import protocol
 from rlm_tui.sandbox.env import worker_env
+from rlm_tui.sandbox.process import Isolation, choose_isolation, death_cause, harden_host, worker_command
 from rlm_tui.sandbox.settings import SandboxSettings
 from rlm_tui.sandbox.snapshot import Snapshot
 from rlm_tui.sandbox.truncate import truncate_for_model
@@ -31,6 +31,7 @@ STOP_NOTES = {
     "timeout": "\n[stopped: the cell ran past its {timeout:g} s timeout; variables from earlier cells are kept]\n",
     "interrupted": "\n[interrupted: the cell was stopped by the user; variables from earlier cells are kept]\n",
 }
+FILE_TIMEOUT = 3600.0  # loading a file of gigabytes takes a while; it runs no model code
 
 
 class WorkerDied(RuntimeError):
@@ -96,17 +97,14 @@ class _Cell:
     calls: set[asyncio.Task] = field(default_factory=set)
 
 
-def _death_cause(returncode: int | None) -> str:
-    if returncode is None:
-        return "the worker process stopped answering"
-    if returncode < 0:
-        try:
-            name = signal.Signals(-returncode).name
-        except ValueError:
-            name = f"signal {-returncode}"
-        hint = " (out of memory, or killed)" if name == "SIGKILL" else ""
-        return f"the worker process was killed by {name}{hint}"
-    return f"the worker process exited with code {returncode}"
+@dataclass
+class _HostData:
+    """What the host put into the REPL, replayed into a restarted worker in the same order."""
+
+    values: dict[str, Any] = field(default_factory=dict)  # JSON values: history, ...
+    describe: dict[str, str] = field(default_factory=dict)
+    files: dict[str, str] = field(default_factory=dict)  # name -> path, in the order attached
+    context: tuple[str, Any] | None = None  # ("file", name) | ("text", str) | ("pickle", bytes)
 
 
 class Worker:
@@ -116,39 +114,43 @@ class Worker:
         self.workdir = Path(workdir)
         self.settings = settings or SandboxSettings()
         self.snapshot = Snapshot()
-        self.started_in: float = 0.0
+        self.started_in = 0.0
         self.pid: int | None = None
+        self.limits: dict[str, Any] = {}
         self.restarts = 0
+        self.isolation: Isolation | None = None
+        self.unreported_restarts: list[str] = []  # restarts outside a cell, for the caller to report
         self._proc: asyncio.subprocess.Process | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._reader_task: asyncio.Task | None = None
         self._pending: dict[int, asyncio.Future] = {}
         self._next_id = itertools.count(1)
         self._cell: _Cell | None = None
-        self._host_vars: dict[str, Any] = {}
-        self._host_blobs: dict[str, bytes] = {}
-        self._host_descriptions: dict[str, str] = {}
-        self._files: dict[str, tuple[str, bool]] = {}  # name -> (path, as_context)
+        self._data = _HostData()
         self._dead = False
         self._closing = False
+        self._restart_lock = asyncio.Lock()
 
     # -- process -----------------------------------------------------------------------------
 
     async def start(self) -> None:
         t0 = time.perf_counter()
         self.workdir.mkdir(parents=True, exist_ok=True)
+        if self.isolation is None:
+            self.isolation = await asyncio.to_thread(choose_isolation, self.settings)
+            if self.isolation.level != "bubblewrap":
+                harden_host()
+        tmpdir = None
+        if self.isolation.level == "bubblewrap":
+            tmpdir = self.workdir / ".tmp"
+            tmpdir.mkdir(exist_ok=True)
         parent, child = socket.socketpair()
         try:
             self._proc = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-P",
-                "-m",
-                "rlm_tui.sandbox.worker",
-                str(child.fileno()),
-                json.dumps(self.settings.worker_args()),
+                *worker_command(self.settings, self.workdir, child.fileno(), self.isolation),
                 pass_fds=(child.fileno(),),
                 cwd=self.workdir,
-                env=worker_env(),
+                env=worker_env(tmpdir=str(tmpdir) if tmpdir else None),
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.DEVNULL,
                 stderr=asyncio.subprocess.PIPE,
@@ -159,15 +161,14 @@ class Worker:
         reader, self._writer = await asyncio.open_unix_connection(sock=parent)
         try:
             msg, _ = await asyncio.wait_for(protocol.recv_stream(reader), self.settings.start_timeout)
-        except (asyncio.IncompleteReadError, TimeoutError, ConnectionError) as exc:
+        except (asyncio.IncompleteReadError, TimeoutError, ConnectionError, ValueError) as exc:
             err = b""
-            if self._proc.stderr is not None:
-                with contextlib.suppress(Exception):
-                    self._proc.kill()
+            with contextlib.suppress(Exception):
+                self._proc.kill()
+                if self._proc.stderr is not None:
                     err = await asyncio.wait_for(self._proc.stderr.read(), 2)
-            raise WorkerStartError(
-                f"the REPL worker failed to start: {err.decode(errors='replace')[-2000:] or exc}"
-            ) from exc
+            detail = err.decode(errors="replace").strip()[-2000:] or type(exc).__name__
+            raise WorkerStartError(f"the REPL worker failed to start: {detail}") from exc
         if msg.get("op") != protocol.READY:
             raise WorkerStartError(f"unexpected first message from the worker: {msg}")
         self.pid = msg["pid"]
@@ -189,8 +190,8 @@ class Worker:
                     self._on_output(msg)
                 elif op == protocol.CALL:
                     self._on_call(msg, blobs)
-        except (asyncio.IncompleteReadError, ConnectionError, OSError):
-            pass
+        except (asyncio.IncompleteReadError, ConnectionError, OSError, ValueError, KeyError):
+            pass  # the channel broke (or carried garbage): the worker counts as dead
         finally:
             self._dead = True
             for fut in self._pending.values():
@@ -243,22 +244,46 @@ class Worker:
 
     async def _request(
         self, op: str, blobs: list[bytes] | tuple[bytes, ...] = (), **fields: Any
-    ) -> tuple[dict[str, Any], list[bytes]]:
+    ) -> tuple[int, asyncio.Future]:
         if self._dead:
             raise WorkerDied("worker is not running")
         req_id = next(self._next_id)
         fut: asyncio.Future = asyncio.get_running_loop().create_future()
         self._pending[req_id] = fut
         await self._send({"op": op, "id": req_id, **fields}, blobs)
-        return await fut
+        return req_id, fut
 
     async def _call(
-        self, op: str, blobs: list[bytes] | tuple[bytes, ...] = (), **fields: Any
+        self,
+        op: str,
+        blobs: list[bytes] | tuple[bytes, ...] = (),
+        *,
+        timeout: float | None = None,
+        **fields: Any,
     ) -> tuple[dict[str, Any], list[bytes]]:
-        msg, out = await self._request(op, blobs, **fields)
+        """A control request. A dead worker is restarted first; one that does not answer in time
+        (a model object's __repr__ stuck in a loop) is interrupted, then killed and restarted."""
+        await self._ensure_alive()
+        req_id, fut = await self._request(op, blobs, **fields)
+        try:
+            msg, out = await asyncio.wait_for(asyncio.shield(fut), timeout or self.settings.control_timeout)
+        except TimeoutError:
+            await self._send({"op": protocol.INTERRUPT, "cell": f"ctl{req_id}"})
+            try:
+                msg, out = await asyncio.wait_for(asyncio.shield(fut), self.settings.interrupt_grace)
+            except (TimeoutError, WorkerDied):
+                await self._kill()
+                self.unreported_restarts.append(await self._restart(f"a {op} request did not finish"))
+                raise WorkerDied(
+                    f"the worker did not answer a {op} request in time; it was restarted"
+                ) from None
         if not msg.get("ok"):
             raise RuntimeError(msg.get("error", f"{op} failed"))
         return msg, out
+
+    async def _ensure_alive(self) -> None:
+        if self._dead and not self._closing:
+            self.unreported_restarts.append(await self._restart(None))
 
     # -- cells -------------------------------------------------------------------------------
 
@@ -273,21 +298,16 @@ class Worker:
         new_turn: bool = False,
         snapshot: bool = True,
     ) -> CellResult:
-        earlier_death = await self._restart(None) if self._dead else None
+        await self._ensure_alive()
+        earlier = "; ".join(self.unreported_restarts) or None
+        self.unreported_restarts.clear()
         cell = _Cell(f"c{next(self._ids)}", on_output, on_call)
         self._cell = cell
         started = time.perf_counter()
         stopped_for: str | None = None
         try:
-            fut = asyncio.ensure_future(
-                self._request(
-                    protocol.EXEC,
-                    cell=cell.cell_id,
-                    code=code,
-                    label=label,
-                    new_turn=new_turn,
-                    snapshot=snapshot,
-                )
+            _, fut = await self._request(
+                protocol.EXEC, cell=cell.cell_id, code=code, label=label, new_turn=new_turn, snapshot=snapshot
             )
             try:
                 msg, blobs = await asyncio.wait_for(asyncio.shield(fut), timeout)
@@ -300,14 +320,10 @@ class Worker:
                 raise
         except WorkerDied:
             note = await self._restart(stopped_for)
+            chars = sum(len(t) for _, t in cell.chunks)
+            status = "timeout" if stopped_for else "crashed"
             return CellResult(
-                "timeout" if stopped_for else "crashed",
-                cell.chunks,
-                note,
-                time.perf_counter() - started,
-                sum(len(t) for _, t in cell.chunks),
-                0,
-                restart_note=note,
+                status, cell.chunks, note, time.perf_counter() - started, chars, 0, restart_note=note
             )
         finally:
             for task in list(cell.calls):
@@ -332,7 +348,7 @@ class Worker:
             dropped_chars=msg.get("dropped_chars", 0),
             final=msg.get("final"),
             notes=msg.get("notes", []),
-            restart_note=earlier_death,
+            restart_note=earlier,
         )
 
     async def _stop(self, cell: _Cell, fut: asyncio.Future) -> tuple[dict[str, Any], list[bytes]]:
@@ -375,59 +391,100 @@ class Worker:
                 await self._reader_task
 
     async def _restart(self, reason: str | None) -> str:
-        returncode = None
-        if self._proc is not None:
-            try:
-                returncode = await asyncio.wait_for(self._proc.wait(), 2)
-            except TimeoutError:
-                await self._kill()
-                returncode = self._proc.returncode
-        cause = (
-            "the cell ran past its timeout and did not stop when interrupted, so the worker was killed"
-            if reason == "timeout"
-            else _death_cause(returncode)
-        )
-        self.restarts += 1
-        if self._writer is not None:
-            self._writer.close()
-        await self.start()
-        await self._reinject()
-        failed = await self.restore(self.snapshot)
+        async with self._restart_lock:
+            if self._closing:
+                raise WorkerDied("the REPL is closing")
+            returncode = None
+            if self._proc is not None:
+                try:
+                    returncode = await asyncio.wait_for(self._proc.wait(), 2)
+                except TimeoutError:
+                    await self._kill()
+                    returncode = self._proc.returncode
+            if reason == "timeout":
+                cause = "the cell ran past its timeout and did not stop when interrupted, so the worker was killed"
+            elif reason:
+                cause = f"{reason}, so the worker was killed"
+            else:
+                cause = death_cause(returncode)
+            self.restarts += 1
+            if self._writer is not None:
+                self._writer.close()
+            await self.start()
+            await self._reinject()
+            failed = await self.restore(self.snapshot)
         restored = len(self.snapshot.blobs) - len(failed)
-        note = f"{cause}; the REPL was restarted and {restored} variable(s) restored from the snapshot taken after the last finished cell"
+        note = (
+            f"{cause}; the REPL was restarted and {restored} variable(s) restored from the snapshot "
+            "taken after the last finished cell"
+        )
         lost = sorted(failed) + sorted(self.snapshot.skipped)
         if lost:
             note += f"; not restored: {', '.join(lost)}"
         return note
 
     async def _reinject(self) -> None:
-        if self._host_vars:
-            await self._call(protocol.SET_VARS, values=self._host_vars, describe=self._host_descriptions)
-        for name, blob in self._host_blobs.items():
-            await self._call(protocol.SET_VARS, [blob], values={}, pickled=[name])
-        for name, (path, as_context) in self._files.items():
+        data = self._data
+        if data.values:
+            await self._raw_call(protocol.SET_VARS, values=data.values, describe=data.describe)
+        for name, path in data.files.items():
             with contextlib.suppress(RuntimeError):
-                await self._call(protocol.LOAD_FILE, name=name, path=path, as_context=as_context)
+                await self._raw_call(
+                    protocol.LOAD_FILE, name=name, path=path, as_context=False, timeout=FILE_TIMEOUT
+                )
+        await self._apply_context()
+
+    async def _apply_context(self) -> None:
+        context = self._data.context
+        if context is None:
+            return
+        kind, value = context
+        if kind == "file":
+            await self._raw_call(protocol.SET_VARS, values={}, context_file=value)
+        elif kind == "text":
+            await self._raw_call(protocol.SET_VARS, values={"context": value}, describe=self._data.describe)
+        else:
+            await self._raw_call(protocol.SET_VARS, [value], values={}, pickled=["context"])
+
+    async def _raw_call(
+        self,
+        op: str,
+        blobs: list[bytes] | tuple[bytes, ...] = (),
+        timeout: float | None = None,
+        **fields: Any,
+    ) -> dict[str, Any]:
+        """A request to a worker known to be alive (during a restart): no restart loop."""
+        _, fut = await self._request(op, blobs, **fields)
+        msg, _ = await asyncio.wait_for(fut, timeout or self.settings.control_timeout)
+        if not msg.get("ok"):
+            raise RuntimeError(msg.get("error", f"{op} failed"))
+        return msg
 
     async def set_vars(self, describe: dict[str, str] | None = None, **values: Any) -> None:
-        """Set JSON-able host-owned values (history, context text, ...) in the REPL.
+        """Set JSON-able host-owned values (history, a long message as ``context``, ...).
 
         ``describe`` gives the variable table's preview for a name, in place of its content.
         """
-        self._host_vars.update({k: list(v) if isinstance(v, list) else v for k, v in values.items()})
+        if "context" in values:
+            self._data.context = ("text", values["context"])
+        self._data.values.update(
+            {k: list(v) if isinstance(v, list) else v for k, v in values.items() if k != "context"}
+        )
         if describe:
-            self._host_descriptions.update(describe)
+            self._data.describe.update(describe)
         await self._call(protocol.SET_VARS, values=values, describe=describe or {})
 
     async def append_vars(self, **items: list[Any]) -> None:
         """Append to host-owned lists (history) without sending them whole again."""
         for name, values in items.items():
-            self._host_vars.setdefault(name, []).extend(values)
+            self._data.values.setdefault(name, []).extend(values)
         await self._call(protocol.SET_VARS, values={}, append=items)
 
     async def set_pickled(self, name: str, blob: bytes) -> None:
-        """Set a host-owned value from a pickle made by another worker (a child's ``context``)."""
-        self._host_blobs[name] = blob
+        """Set ``context`` from a pickle made by another worker (a child RLM's argument)."""
+        if name != "context":
+            raise ValueError("only `context` can be set from another worker's pickle")
+        self._data.context = ("pickle", blob)
         await self._call(protocol.SET_VARS, [blob], values={}, pickled=[name])
 
     async def load_file(
@@ -435,26 +492,36 @@ class Worker:
     ) -> dict[str, Any]:
         """Have the worker read a file or folder into ``files[name]`` (and ``context``)."""
         path = os.fspath(Path(path).resolve())
-        msg, _ = await self._call(protocol.LOAD_FILE, name=name, path=path, as_context=as_context)
-        self._files[name] = (path, as_context)
+        msg, _ = await self._call(
+            protocol.LOAD_FILE, name=name, path=path, as_context=as_context, timeout=FILE_TIMEOUT
+        )
+        self._data.files.pop(name, None)
+        self._data.files[name] = path
         if as_context:
-            self._host_vars.pop("context", None)
+            self._data.context = ("file", name)
         return {"type": msg.get("type"), "size": msg.get("size")}
 
-    async def take_snapshot(self, full: bool = False) -> Snapshot:
-        msg, blobs = await self._call(protocol.SNAPSHOT, full=full)
-        if full:
-            self.snapshot = Snapshot()
+    async def use_file_as_context(self, name: str) -> None:
+        """Make an attached file ``context`` again (without reading it a second time)."""
+        if name not in self._data.files:
+            raise ValueError(f"no attached file named {name!r}")
+        self._data.context = ("file", name)
+        await self._call(protocol.SET_VARS, values={}, context_file=name)
+
+    async def take_snapshot(self, thorough: bool = False) -> Snapshot:
+        """The worker's variables now. ``thorough`` pickles every mutable object again, large
+        ones included (after a cell only small ones are: a cell can change them in place)."""
+        msg, blobs = await self._call(protocol.SNAPSHOT, thorough=thorough)
         self.snapshot.apply(msg["snapshot"], blobs)
         return self.snapshot.copy()
 
     async def restore(self, snap: Snapshot) -> dict[str, str]:
         names = list(snap.blobs)
-        if not names:
-            return {}
-        msg, _ = await self._call(protocol.RESTORE, [snap.blobs[n] for n in names], names=names)
         if snap is not self.snapshot:
             self.snapshot = snap.copy()
+        if not names:
+            return {}
+        msg = await self._raw_call(protocol.RESTORE, [snap.blobs[n] for n in names], names=names)
         return msg.get("failed", {})
 
     async def var_table(self, max_rows: int | None = 40) -> tuple[str, list[dict[str, str]]]:
@@ -471,11 +538,10 @@ class Worker:
         self._closing = True
         if not self._dead:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._request(protocol.SHUTDOWN), 1)
-        try:
+                _, fut = await self._request(protocol.SHUTDOWN)
+                await asyncio.wait_for(fut, 1)
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._proc.wait(), 1)
-        except TimeoutError:
-            pass
         await self._kill()
         if self._writer is not None:
             self._writer.close()

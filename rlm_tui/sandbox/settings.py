@@ -12,8 +12,11 @@ class SandboxSettings:
     memory_bytes: int = 8 << 30  # RLIMIT_AS of the worker
     max_processes: int = 64  # processes the worker may start (RLIMIT_NPROC headroom)
     snapshot_max_bytes: int = 256 << 20  # a variable whose pickle is larger is not snapshotted
+    snapshot_seconds: float = 20.0  # a variable that takes longer to pickle is not snapshotted
     interrupt_grace: float = 3.0  # seconds a cell gets to stop after an interrupt before a kill
     start_timeout: float = 30.0
+    control_timeout: float = 30.0  # variable table, snapshots: they run model objects' methods
+    isolation: str = "auto"  # auto (bubblewrap where it works) | bubblewrap | process
 
     def worker_args(self) -> dict[str, int]:
         return {
@@ -21,4 +24,5 @@ class SandboxSettings:
             "memory_bytes": self.memory_bytes,
             "max_processes": self.max_processes,
             "snapshot_max_bytes": self.snapshot_max_bytes,
+            "snapshot_seconds": self.snapshot_seconds,
         }

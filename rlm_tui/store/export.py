@@ -40,15 +40,30 @@ def _turns(rows: list[dict[str, Any]]) -> list[_Turn]:
             turn.user, turn.started = row["user_message"], row["t"]
         elif kind == "ModelStarted" and row["depth"] == 0:
             history[row["parent_id"]].extend(row["messages"])
-            it = {"node": node, "t": row["t"], "prompt": list(history[row["parent_id"]]), "response": "",
-                  "duration": 0.0, "cells": [], "final": None}  # fmt: skip
+            it = {
+                "node": node,
+                "t": row["t"],
+                "prompt": list(history[row["parent_id"]]),
+                "response": "",
+                "duration": 0.0,
+                "cells": [],
+                "final": None,
+            }
             iterations[node] = it
             turn.iterations.append(it)
         elif kind == "ModelFinished" and node in iterations:
             iterations[node].update(response=row["text"], duration=row["duration"])
         elif kind == "CellStarted" and row["parent_id"] in iterations:
-            cell = {"node": node, "code": row["code"], "stdout": [], "stderr": [], "duration": 0.0, "calls": [],
-                    "status": "running", "output_for_model": ""}  # fmt: skip
+            cell = {
+                "node": node,
+                "code": row["code"],
+                "stdout": [],
+                "stderr": [],
+                "duration": 0.0,
+                "calls": [],
+                "status": "running",
+                "output_for_model": "",
+            }
             cells[node] = cell
             iterations[row["parent_id"]]["cells"].append(cell)
         elif kind == "CellOutput" and node in cells:
@@ -79,8 +94,15 @@ def to_markdown(store: Store, session_id: str) -> str:
         out += [f"## Turn {turn.number}", "", "**You**", "", turn.user.strip(), ""]
         for number, it in enumerate(turn.iterations, 1):
             for cell in it["cells"]:
-                out += [f"<details><summary>Iteration {number}: code ({cell['status']}, {cell['duration']:.2f} s)"
-                        "</summary>", "", "```python", cell["code"].rstrip(), "```", ""]  # fmt: skip
+                out += [
+                    f"<details><summary>Iteration {number}: code ({cell['status']}, {cell['duration']:.2f} s)"
+                    "</summary>",
+                    "",
+                    "```python",
+                    cell["code"].rstrip(),
+                    "```",
+                    "",
+                ]
                 output = "".join(cell["stdout"] + cell["stderr"])
                 if output.strip():
                     shown = (
@@ -98,9 +120,14 @@ def to_markdown(store: Store, session_id: str) -> str:
 
 
 def _summary(info: SessionRow) -> str:
-    parts = [f"Session `{info.id}`", f"models {info.root_model} / {info.sub_model}", f"{info.turns} turns",
-             f"{info.input_tokens + info.output_tokens:,} tokens", f"cost {info.cost_text()}",
-             f"started {datetime.fromtimestamp(info.created):%Y-%m-%d %H:%M}"]  # fmt: skip
+    parts = [
+        f"Session `{info.id}`",
+        f"models {info.root_model} / {info.sub_model}",
+        f"{info.turns} turns",
+        f"{info.input_tokens + info.output_tokens:,} tokens",
+        f"cost {info.cost_text()}",
+        f"started {datetime.fromtimestamp(info.created):%Y-%m-%d %H:%M}",
+    ]
     if info.parent_session:
         parts.append(f"forked from `{info.parent_session}` at turn {info.parent_turn}")
     return " · ".join(parts)
@@ -132,26 +159,58 @@ def to_jsonl(store: Store, session_id: str, max_depth: int = 2, max_iterations: 
         if r["type"] == "SubCallFinished":
             r["prompt"] = prompts.get(r["node_id"], "")
     root = info.root_model or ""
-    lines: list[dict[str, Any]] = [{
-        "type": "metadata", "timestamp": _iso(info.created), "root_model": root, "max_depth": max_depth,
-        "max_iterations": max_iterations, "backend": "anthropic" if root.startswith("anthropic/") else "litellm",
-        "backend_kwargs": {"model_name": root}, "environment_type": "rlm-tui", "environment_kwargs": {},
-        "other_backends": [info.sub_model] if info.sub_model and info.sub_model != root else None,
-    }]  # fmt: skip
+    lines: list[dict[str, Any]] = [
+        {
+            "type": "metadata",
+            "timestamp": _iso(info.created),
+            "root_model": root,
+            "max_depth": max_depth,
+            "max_iterations": max_iterations,
+            "backend": "anthropic" if root.startswith("anthropic/") else "litellm",
+            "backend_kwargs": {"model_name": root},
+            "environment_type": "rlm-tui",
+            "environment_kwargs": {},
+            "other_backends": [info.sub_model] if info.sub_model and info.sub_model != root else None,
+        }
+    ]
     number = 0
     for turn in _turns(rows):
-        lines.append({"type": "run_context", "timestamp": _iso(turn.started), "prompt": turn.user, "root_prompt": None,
-                      "environment_type": "rlm-tui", "environment_kwargs": {}, "session_mode": True})  # fmt: skip
+        lines.append(
+            {
+                "type": "run_context",
+                "timestamp": _iso(turn.started),
+                "prompt": turn.user,
+                "root_prompt": None,
+                "environment_type": "rlm-tui",
+                "environment_kwargs": {},
+                "session_mode": True,
+            }
+        )
         for it in turn.iterations:
             number += 1
             blocks = [
-                {"code": c["code"], "result": {
-                    "stdout": "".join(c["stdout"]), "stderr": "".join(c["stderr"]), "locals": {},
-                    "execution_time": c["duration"], "rlm_calls": [_rlm_call(r) for r in c["calls"]],
-                }}
+                {
+                    "code": c["code"],
+                    "result": {
+                        "stdout": "".join(c["stdout"]),
+                        "stderr": "".join(c["stderr"]),
+                        "locals": {},
+                        "execution_time": c["duration"],
+                        "rlm_calls": [_rlm_call(r) for r in c["calls"]],
+                    },
+                }
                 for c in it["cells"]
-            ]  # fmt: skip
-            lines.append({"type": "iteration", "iteration": number, "timestamp": _iso(it["t"]), "prompt": it["prompt"],
-                          "response": it["response"], "code_blocks": blocks, "final_answer": it["final"],
-                          "iteration_time": it["duration"]})  # fmt: skip
+            ]
+            lines.append(
+                {
+                    "type": "iteration",
+                    "iteration": number,
+                    "timestamp": _iso(it["t"]),
+                    "prompt": it["prompt"],
+                    "response": it["response"],
+                    "code_blocks": blocks,
+                    "final_answer": it["final"],
+                    "iteration_time": it["duration"],
+                }
+            )
     return "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines)

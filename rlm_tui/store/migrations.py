@@ -2,6 +2,7 @@
 
 Version 1 kept events, sessions, messages (with full-text search) and snapshots. Version 2 added
 code cells with their own full-text index (backfilled from the events) and fork lineage.
+Version 3 stores snapshot pickles once by content hash.
 A step never changes after it ships: a new need is a new step.
 """
 
@@ -75,7 +76,26 @@ def _v2(db: sqlite_utils.Database) -> None:
         )
 
 
-STEPS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2]
+def _v3(db: sqlite_utils.Database) -> None:
+    """Snapshot blobs stored once by content: a turn that changes nothing adds no bytes."""
+    import hashlib
+
+    db.executescript(
+        """
+        CREATE TABLE blobs (hash TEXT PRIMARY KEY, data BLOB NOT NULL);
+        ALTER TABLE snapshots ADD COLUMN blob_hash TEXT;
+        """
+    )
+    rows = db.execute(
+        "SELECT rowid, blob FROM snapshots WHERE kind = 'pickle' AND blob IS NOT NULL"
+    ).fetchall()
+    for rowid, blob in rows:
+        digest = hashlib.blake2b(blob, digest_size=20).hexdigest()
+        db.execute("INSERT OR IGNORE INTO blobs (hash, data) VALUES (?, ?)", (digest, blob))
+        db.execute("UPDATE snapshots SET blob_hash = ?, blob = NULL WHERE rowid = ?", (digest, rowid))
+
+
+STEPS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3]
 LATEST = len(STEPS)
 
 

@@ -3,6 +3,7 @@ happens, with the derived rows, in one small transaction. Snapshots are written 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from typing import Any
@@ -27,7 +28,6 @@ class Recorder:
     def __init__(self, db: sqlite_utils.Database) -> None:
         self.db = db
         self.conn = db.conn
-        self.errors: list[str] = []
 
     def __call__(self, event: Event) -> None:
         if event.event_type in SKIPPED:
@@ -62,26 +62,37 @@ class Recorder:
             self.conn.execute("UPDATE sessions SET workdir = ? WHERE id = ?", (workdir, session_id))
 
     def save_snapshot(
-        self, session_id: str, turn: int, snapshot: Any, attachments: dict[str, Any], context_text: str | None
+        self,
+        session_id: str,
+        turn: int,
+        snapshot: Any,
+        attachments: list[Any],
+        context: tuple[str, str] | None,
     ) -> None:
-        """One row per variable (its pickle), per skipped variable (the reason), per attached file
-        (by reference: path, size, mtime, hash) and for a long-message ``context``."""
-        rows: list[tuple[str, str, bytes | None, str | None]] = []
+        """One row per variable (a reference to its pickle, stored once by content), per skipped
+        variable (the reason), per attached file (by reference: path, size, mtime, hash; in the
+        order attached) and one for what ``context`` is (a file's name, or a long message)."""
+        rows: list[tuple[str, str, bytes | None, str | None, str | None]] = []
+        blobs: list[tuple[str, bytes]] = []
         for name, blob in snapshot.blobs.items():
-            rows.append((name, "pickle", blob, None))
+            digest = hashlib.blake2b(blob, digest_size=20).hexdigest()
+            blobs.append((digest, blob))
+            rows.append((name, "pickle", None, None, digest))
         for name, reason in snapshot.skipped.items():
-            rows.append((name, "skipped", None, _dumps({"reason": reason})))
-        for name, att in attachments.items():
-            meta = {
-                k: getattr(att, k)
-                for k in ("path", "type", "size", "as_context", "disk_bytes", "mtime", "digest")
-            }
-            rows.append((FILE_PREFIX + name, "file", None, _dumps(meta)))
-        if context_text is not None:
-            rows.append((CONTEXT_ROW, "context_text", context_text.encode(), None))
+            rows.append((name, "skipped", None, _dumps({"reason": reason}), None))
+        for order, att in enumerate(attachments):
+            meta = {k: getattr(att, k) for k in ("path", "type", "size", "disk_bytes", "mtime", "digest")}
+            rows.append((FILE_PREFIX + att.name, "file", None, _dumps({**meta, "order": order}), None))
+        if context is not None:
+            kind, value = context
+            if kind == "file":
+                rows.append((CONTEXT_ROW, "context_file", None, _dumps({"name": value}), None))
+            else:
+                rows.append((CONTEXT_ROW, "context_text", value.encode(), None, None))
         with transaction(self.conn):
+            self.conn.executemany("INSERT OR IGNORE INTO blobs (hash, data) VALUES (?, ?)", blobs)
             self.conn.execute("DELETE FROM snapshots WHERE session_id = ? AND turn = ?", (session_id, turn))
             self.conn.executemany(
-                "INSERT INTO snapshots (session_id, turn, name, kind, blob, meta) VALUES (?, ?, ?, ?, ?, ?)",
-                [(session_id, turn, name, kind, blob, meta) for name, kind, blob, meta in rows],
+                "INSERT INTO snapshots (session_id, turn, name, kind, blob, meta, blob_hash) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(session_id, turn, *row) for row in rows],
             )

@@ -16,7 +16,7 @@ from rlm_tui.events import Event, event_from_dict, turn_outcome_text
 from rlm_tui.store import derive
 from rlm_tui.store.database import open_db
 from rlm_tui.store.migrations import transaction
-from rlm_tui.store.recorder import CONTEXT_ROW, FILE_PREFIX
+from rlm_tui.store.recorder import FILE_PREFIX
 
 DB_FILE = "sessions.db"
 
@@ -53,7 +53,6 @@ class SessionRow:
 class FileRef:
     name: str
     path: str
-    as_context: bool
     disk_bytes: int
     mtime: float
     digest: str
@@ -64,8 +63,8 @@ class StoredSnapshot:
     turn: int
     blobs: dict[str, bytes]
     skipped: dict[str, str]
-    files: list[FileRef]
-    context_text: str | None
+    files: list[FileRef]  # in the order they were attached
+    context: tuple[str, str] | None  # ("file", name) | ("text", message)
 
 
 @dataclass(frozen=True)
@@ -88,9 +87,21 @@ def _row(values: tuple) -> SessionRow:
         values
     )
     return SessionRow(
-        sid, title or "", root, sub, created or 0.0, updated or 0.0, turns or 0, tin or 0, tout or 0,
-        cost or 0.0, bool(complete), parent, pturn, workdir,
-    )  # fmt: skip
+        sid,
+        title or "",
+        root,
+        sub,
+        created or 0.0,
+        updated or 0.0,
+        turns or 0,
+        tin or 0,
+        tout or 0,
+        cost or 0.0,
+        bool(complete),
+        parent,
+        pturn,
+        workdir,
+    )
 
 
 class Store:
@@ -188,7 +199,9 @@ class Store:
         return [event_from_dict(row) for row in self.event_rows(session_id, turn)]
 
     def turn_count(self, session_id: str) -> int:
-        row = self.conn.execute("SELECT MAX(turn) FROM events WHERE session_id = ?", (session_id,)).fetchone()
+        row = self.conn.execute(
+            "SELECT MAX(turn) FROM events WHERE session_id = ? AND type = 'TurnStarted'", (session_id,)
+        ).fetchone()
         return row[0] or 0
 
     def history(self, session_id: str) -> list[dict[str, Any]]:
@@ -218,26 +231,37 @@ class Store:
                 return None
         blobs: dict[str, bytes] = {}
         skipped: dict[str, str] = {}
-        files: list[FileRef] = []
-        context_text = None
+        files: list[tuple[int, FileRef]] = []
+        context: tuple[str, str] | None = None
         rows = self.conn.execute(
-            "SELECT name, kind, blob, meta FROM snapshots WHERE session_id = ? AND turn = ?",
+            "SELECT s.name, s.kind, s.blob, s.meta, b.data FROM snapshots s LEFT JOIN blobs b ON b.hash = s.blob_hash "
+            "WHERE s.session_id = ? AND s.turn = ?",
             (session_id, turn),
         ).fetchall()
         if not rows:
             return None
-        for name, kind, blob, meta in rows:
+        for name, kind, blob, meta, data in rows:
             if kind == "pickle":
-                blobs[name] = blob
+                blobs[name] = data if data is not None else blob
             elif kind == "skipped":
                 skipped[name] = json.loads(meta)["reason"]
             elif kind == "file":
                 m = json.loads(meta)
-                files.append(FileRef(name.removeprefix(FILE_PREFIX), m["path"], bool(m.get("as_context", True)),
-                                     int(m.get("disk_bytes", 0)), float(m.get("mtime", 0.0)), m.get("digest", "")))  # fmt: skip
-            elif kind == "context_text" and name == CONTEXT_ROW:
-                context_text = blob.decode()
-        return StoredSnapshot(turn, blobs, skipped, files, context_text)
+                ref = FileRef(
+                    name.removeprefix(FILE_PREFIX),
+                    m["path"],
+                    int(m.get("disk_bytes", 0)),
+                    float(m.get("mtime", 0.0)),
+                    m.get("digest", ""),
+                )
+                files.append((int(m.get("order", len(files))), ref))
+            elif kind == "context_file":
+                context = ("file", json.loads(meta)["name"])
+            elif kind == "context_text":
+                context = ("text", blob.decode())
+        return StoredSnapshot(
+            turn, blobs, skipped, [ref for _, ref in sorted(files, key=lambda f: f[0])], context
+        )
 
     # -- changing sessions -------------------------------------------------------------------
 
@@ -253,6 +277,10 @@ class Store:
             for table in ("events", "messages", "cells", "snapshots"):
                 self.conn.execute(f"DELETE FROM {table} WHERE session_id = ?", (session_id,))
             self.conn.execute("DELETE FROM sessions WHERE id = ?", (session_id,))
+            # pickles no other session's snapshot refers to (a fork shares its parent's)
+            self.conn.execute(
+                "DELETE FROM blobs WHERE hash NOT IN (SELECT blob_hash FROM snapshots WHERE blob_hash IS NOT NULL)"
+            )
 
     def fork(self, session_id: str, turn: int, new_id: str) -> str:
         """A new session holding turns 1..turn of this one (events, messages, snapshots); its REPL
@@ -267,9 +295,17 @@ class Store:
             self.conn.execute(
                 "INSERT INTO sessions (id, title, root_model, sub_model, created, updated, parent_session, parent_turn) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (new_id, f"{source.title} (fork at turn {turn})", source.root_model, source.sub_model, now, now,
-                 session_id, turn),
-            )  # fmt: skip
+                (
+                    new_id,
+                    f"{source.title} (fork at turn {turn})",
+                    source.root_model,
+                    source.sub_model,
+                    now,
+                    now,
+                    session_id,
+                    turn,
+                ),
+            )
             copied = self.conn.execute(
                 "SELECT turn, node_id, parent_id, type, t, data FROM events WHERE session_id = ? AND turn <= ? ORDER BY id",
                 (session_id, turn),
@@ -281,10 +317,9 @@ class Store:
                 )
                 derive.apply(self.conn, kind, new_id, t_turn, node, t, json.loads(data))
             self.conn.execute(
-                "INSERT INTO snapshots (session_id, turn, name, kind, blob, meta) "
-                "SELECT ?, turn, name, kind, blob, meta FROM snapshots WHERE session_id = ? AND turn <= ?",
+                "INSERT INTO snapshots (session_id, turn, name, kind, blob, meta, blob_hash) "
+                "SELECT ?, turn, name, kind, blob, meta, blob_hash FROM snapshots WHERE session_id = ? AND turn <= ?",
                 (new_id, session_id, turn),
             )
-            self.conn.execute("UPDATE sessions SET updated = ?, title = ? WHERE id = ?",
-                              (now, f"{source.title} (fork at turn {turn})", new_id))  # fmt: skip
+            self.conn.execute("UPDATE sessions SET updated = ? WHERE id = ?", (now, new_id))
         return new_id

@@ -45,8 +45,11 @@ class Rlm:
         if self.path == "anthropic":
             env.update(ANTHROPIC_API_KEY="test-key", ANTHROPIC_BASE_URL=self.provider.anthropic_base)
         else:
-            env.update(OPENAI_API_KEY="test-key", RLM_API_BASE=self.provider.openai_base,
-                       RLM_SUB_API_BASE=self.provider.openai_base)  # fmt: skip
+            env.update(
+                OPENAI_API_KEY="test-key",
+                RLM_API_BASE=self.provider.openai_base,
+                RLM_SUB_API_BASE=self.provider.openai_base,
+            )
         env.update(self.extra_env)
         for name, value in overrides.items():
             if value is None:

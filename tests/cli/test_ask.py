@@ -17,11 +17,16 @@ NUMBERED = "\n".join(f"{i}. {name}" for i, name in enumerate(FRUITS, 1))
 
 
 def test_fruit_problem(rlm, script, provider):
-    script.on(system_contains=ROOT_SYSTEM, replies=[
-        repl("fruits_response = llm_query('Generate exactly 50 unique fruit names, numbered 1-50.')\n"
-             "print(fruits_response[:100])"),
-        repl(COUNT_FRUITS),
-    ])  # fmt: skip
+    script.on(
+        system_contains=ROOT_SYSTEM,
+        replies=[
+            repl(
+                "fruits_response = llm_query('Generate exactly 50 unique fruit names, numbered 1-50.')\n"
+                "print(fruits_response[:100])"
+            ),
+            repl(COUNT_FRUITS),
+        ],
+    )
     script.on(contains="50 unique fruit names", reply=NUMBERED)
     done, out = rlm.ask_json("Name 50 fruits with a subagent and count the r's in each.")
     assert done.returncode == 0, done.stderr
@@ -68,10 +73,13 @@ def test_a_50_mb_file_never_enters_a_prompt(rlm, script, provider, tmp_path):
     big.write_text("\n".join(lines) + "\n")
     size = big.stat().st_size
     assert size > 50_000_000
-    script.on(system_contains=ROOT_SYSTEM, replies=[
-        repl("print(type(context).__name__, len(context), context.count('\\n'))"),
-        repl("FINAL(f'{len(context)} characters in {len(files)} file')"),
-    ])  # fmt: skip
+    script.on(
+        system_contains=ROOT_SYSTEM,
+        replies=[
+            repl("print(type(context).__name__, len(context), context.count('\\n'))"),
+            repl("FINAL(f'{len(context)} characters in {len(files)} file')"),
+        ],
+    )
     done, out = rlm.ask_json("How big is the attached log?", "--file", str(big))
     assert done.returncode == 0, done.stderr
     assert out["answer"] == f"{size} characters in 1 file"

@@ -24,11 +24,16 @@ def _sessions(rlm) -> list[dict]:
 
 def test_three_turns_in_three_processes_share_memory_and_history(rlm_anthropic, script, provider):
     rlm = rlm_anthropic
-    script.on(system_contains=ROOT_SYSTEM, replies=[
-        repl(f"memory['vowels'] = sum(c in 'aeiou' for c in 'recursive language model')\nFINAL({ANSWER1!r})"),
-        repl("FINAL(f\"I stored {memory['vowels']}\")"),
-        repl("FINAL(history[0]['content'] + ' / ' + history[1]['content'])"),
-    ])  # fmt: skip
+    script.on(
+        system_contains=ROOT_SYSTEM,
+        replies=[
+            repl(
+                f"memory['vowels'] = sum(c in 'aeiou' for c in 'recursive language model')\nFINAL({ANSWER1!r})"
+            ),
+            repl("FINAL(f\"I stored {memory['vowels']}\")"),
+            repl("FINAL(history[0]['content'] + ' / ' + history[1]['content'])"),
+        ],
+    )
     first, out1 = rlm.ask_json(TURN1)
     assert first.returncode == 0, first.stderr
     sid = out1["session_id"]
@@ -55,13 +60,21 @@ def test_kill_9_mid_turn_loses_nothing_committed_and_the_session_goes_on(rlm_ant
                 arrived.set()
         return FakeReply(text="ok", delay=30)
 
-    script.on(system_contains=ROOT_SYSTEM, replies=[
-        repl("out = llm_query_batched([f'slow item {i}' for i in range(50)])\nFINAL(str(len(out)))"),
-        repl("FINAL(f'history has {len(history)} entries; the last says: {history[-1][\"content\"]}')"),
-    ])  # fmt: skip
+    script.on(
+        system_contains=ROOT_SYSTEM,
+        replies=[
+            repl("out = llm_query_batched([f'slow item {i}' for i in range(50)])\nFINAL(str(len(out)))"),
+            repl("FINAL(f'history has {len(history)} entries; the last says: {history[-1][\"content\"]}')"),
+        ],
+    )
     script.on(contains="slow item", reply=slow_sub)
-    proc = subprocess.Popen([RLM, "ask", "fifty slow things"], env=rlm.env(), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    proc = subprocess.Popen(
+        [RLM, "ask", "fifty slow things"],
+        env=rlm.env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     assert arrived.wait(60), "the sub-calls never arrived"
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(10)
@@ -87,11 +100,17 @@ def test_kill_9_mid_turn_loses_nothing_committed_and_the_session_goes_on(rlm_ant
 
 def test_fork_at_turn_2_of_4_starts_from_turn_2s_repl(rlm_anthropic, script):
     rlm = rlm_anthropic
-    script.on(system_contains=ROOT_SYSTEM, replies=[
-        *(repl(f"x = {n}\nlog = globals().get('log', []) + [{n}]\nFINAL('x is now {n}')") for n in range(1, 5)),
-        repl("FINAL(f'x={x} log={log} turns={len(history) // 2}')"),
-        repl("FINAL(f'x={x} log={log} turns={len(history) // 2}')"),
-    ])  # fmt: skip
+    script.on(
+        system_contains=ROOT_SYSTEM,
+        replies=[
+            *(
+                repl(f"x = {n}\nlog = globals().get('log', []) + [{n}]\nFINAL('x is now {n}')")
+                for n in range(1, 5)
+            ),
+            repl("FINAL(f'x={x} log={log} turns={len(history) // 2}')"),
+            repl("FINAL(f'x={x} log={log} turns={len(history) // 2}')"),
+        ],
+    )
     _, out = rlm.ask_json("set x to 1")
     sid = out["session_id"]
     for n in (2, 3, 4):
@@ -109,10 +128,14 @@ def test_fork_at_turn_2_of_4_starts_from_turn_2s_repl(rlm_anthropic, script):
 
 def test_exports_search_rename_and_rm(rlm_anthropic, script, tmp_path):
     rlm = rlm_anthropic
-    script.on(system_contains=ROOT_SYSTEM, replies=[
-        repl("import math\nprint(math.pi)"), "FINAL(Pi is about 3.14159.)",
-        repl("tau = 2 * 3.14159\nFINAL(f'Tau is {tau}')"),
-    ])  # fmt: skip
+    script.on(
+        system_contains=ROOT_SYSTEM,
+        replies=[
+            repl("import math\nprint(math.pi)"),
+            "FINAL(Pi is about 3.14159.)",
+            repl("tau = 2 * 3.14159\nFINAL(f'Tau is {tau}')"),
+        ],
+    )
     _, out = rlm.ask_json("What is pi?")
     sid = out["session_id"]
     rlm.ask_json("And tau?", "--session", sid)
@@ -150,11 +173,14 @@ def test_a_file_that_changed_since_is_reported_on_resume(rlm_anthropic, script, 
     rlm = rlm_anthropic
     notes = tmp_path / "notes.txt"
     notes.write_text("version one\n")
-    script.on(system_contains=ROOT_SYSTEM, replies=[
-        repl("FINAL(context.strip())"),
-        repl("FINAL(repr(files.get('notes.txt')))"),
-        repl("FINAL(context.strip())"),
-    ])  # fmt: skip
+    script.on(
+        system_contains=ROOT_SYSTEM,
+        replies=[
+            repl("FINAL(context.strip())"),
+            repl("FINAL(repr(files.get('notes.txt')))"),
+            repl("FINAL(context.strip())"),
+        ],
+    )
     _, out = rlm.ask_json("read it", "--file", str(notes))
     assert out["answer"] == "version one"
     sid = out["session_id"]
@@ -170,3 +196,31 @@ def test_a_file_that_changed_since_is_reported_on_resume(rlm_anthropic, script, 
     assert any("changed since it was attached" in json.loads(d)["message"] for (d,) in notices)
     _, out = rlm.ask_json("re-attach", "--session", sid, "--file", str(notes))
     assert out["answer"] == "version two, longer"
+
+
+def test_resume_keeps_the_latest_input_as_context_and_counts_turns_right(rlm_anthropic, script, tmp_path):
+    rlm = rlm_anthropic
+    (tmp_path / "b.txt").write_text("B")
+    (tmp_path / "a.txt").write_text("A")
+    changing = tmp_path / "changing.txt"
+    changing.write_text("v1")
+    script.on(
+        system_contains=ROOT_SYSTEM,
+        replies=[
+            repl("FINAL(context)"),
+            repl("FINAL(context + ' ' + ','.join(files))"),
+            repl("FINAL(str(len(history) // 2))"),
+        ],
+    )
+    _, out = rlm.ask_json(
+        "read", "--file", str(changing), "--file", str(tmp_path / "b.txt"), "--file", str(tmp_path / "a.txt")
+    )
+    assert out["answer"] == "A"
+    sid = out["session_id"]
+    changing.write_text("v2")
+    for _ in range(2):  # resuming alone must not count as a turn
+        assert rlm("sessions", "show", sid).returncode == 0
+    _, out = rlm.ask_json("again", "--session", sid)
+    assert out["answer"] == "A b.txt,a.txt" and out["turn"] == 2
+    _, out = rlm.ask_json("how many turns?", "--session", sid)
+    assert out["turn"] == 3 and out["answer"] == "2"

@@ -284,3 +284,42 @@ async def test_cancel_mid_turn_keeps_what_was_done(make_session):
     assert h.session.history[-1]["content"].startswith("[the user cancelled")
     check = await h.session.worker.run_cell("print(kept)")
     assert check.output == "from before\n"
+
+
+async def test_a_text_final_ends_at_its_closing_parenthesis(make_session):
+    h = await make_session(root=["FINAL(42)\n(Computed from the table.)"])
+    assert (await h.session.run_turn("the answer?")).answer == "42"
+
+
+async def test_one_broken_item_never_fails_a_batch(make_session):
+    code = (
+        "class Bad:\n    def __reduce__(self):\n        return (int, ('not a number',))\n"  # fails when unpickled
+        "out = rlm_query_batched(['fine', 'bad'], contexts=[1, Bad()])\nFINAL_VAR('out')"
+    )
+
+    def respond(request):
+        return "child done" if request.depth == 1 else repl(code)
+
+    h = await make_session(responder=respond)
+    result = await h.session.run_turn("go")
+    out = json.loads(result.answer)
+    assert out[0] == "child done"
+    assert out[1].startswith("Error:") and "invalid literal for int()" in out[1]
+
+
+async def test_values_and_awaits_in_the_same_async_cell(make_session):
+    code = """
+import asyncio, json
+data = json.loads(llm_query('give json'))
+both = await asyncio.gather(llm_query('a'), llm_query('b'))
+joined = ' + '.join([llm_query('c'), llm_query('d')])
+FINAL(f"{type(data).__name__} {data['k']} | {both} | {joined}")
+"""
+
+    def sub(request):
+        prompt = request.messages[-1].content
+        return '{"k": 7}' if prompt == "give json" else prompt.upper()
+
+    h = await make_session(root=[repl(code)], sub=sub)
+    result = await h.session.run_turn("go")
+    assert result.answer == "dict 7 | ['A', 'B'] | C + D"

@@ -29,11 +29,16 @@ def anthropic_env(monkeypatch):
 
 async def test_later_turns_use_history_and_memory_and_never_resend_earlier_text(tmp_path, anthropic_env):
     script = Script()
-    script.on(system_contains=ROOT_SYSTEM, replies=[
-        repl("memory['name_length'] = len('Bartholomew Whiskerton'.replace(' ', ''))\nFINAL('Noted, a fine name.')"),
-        repl("FINAL(f\"{memory['name_length']} letters\")"),
-        repl("FINAL(history[2]['content'])"),
-    ])  # fmt: skip
+    script.on(
+        system_contains=ROOT_SYSTEM,
+        replies=[
+            repl(
+                "memory['name_length'] = len('Bartholomew Whiskerton'.replace(' ', ''))\nFINAL('Noted, a fine name.')"
+            ),
+            repl("FINAL(f\"{memory['name_length']} letters\")"),
+            repl("FINAL(history[2]['content'])"),
+        ],
+    )
     with FakeProvider(script) as provider:
         router = ModelRouter(api_base=provider.anthropic_base, sub_api_base=provider.anthropic_base)
         settings = EngineSettings("anthropic/claude-sonnet-5-5", "anthropic/claude-haiku-5-5")
@@ -94,8 +99,11 @@ async def test_root_and_sub_model_each_use_their_own_api_base(tmp_path, monkeypa
     root_script.on(system_contains=ROOT_SYSTEM, replies=[repl("FINAL(llm_query('ping'))")])
     sub_script.on(contains="ping", reply="pong from the sub server")
     with FakeProvider(root_script) as root_server, FakeProvider(sub_script) as sub_server:
-        router = ModelRouter(api_base=root_server.openai_base, sub_api_base=sub_server.openai_base,
-                             policy=RetryPolicy(max_retries=0))  # fmt: skip
+        router = ModelRouter(
+            api_base=root_server.openai_base,
+            sub_api_base=sub_server.openai_base,
+            policy=RetryPolicy(max_retries=0),
+        )
         settings = EngineSettings("openai/gpt-4o", "openai/gpt-4o-mini")
         async with Session(settings, router, workdir=tmp_path) as session:
             result = await session.run_turn("go")

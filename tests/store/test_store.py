@@ -28,18 +28,46 @@ from rlm_tui.store.recorder import Recorder
 from rlm_tui.store.sessions import Store, UnknownSession
 
 
-def record_turn(recorder: Recorder, sid: str, turn: int, user: str, answer: str | None, code: str = "x = 1",
-                status: str = "ok", finish: bool = True) -> None:  # fmt: skip
+def record_turn(
+    recorder: Recorder,
+    sid: str,
+    turn: int,
+    user: str,
+    answer: str | None,
+    code: str = "x = 1",
+    status: str = "ok",
+    finish: bool = True,
+) -> None:
     base = {"session_id": sid, "turn": turn}
     t = f"t{turn}"
     recorder(
         TurnStarted(**base, node_id=t, parent_id=None, user_message=user, root_model="r/m", sub_model="s/m")
     )
-    recorder(ModelStarted(**base, node_id=f"{t}.i1", parent_id=t, model="r/m", depth=0, iteration=1,
-                          messages=[{"role": "user", "content": user}], prompt_chars=100))  # fmt: skip
+    recorder(
+        ModelStarted(
+            **base,
+            node_id=f"{t}.i1",
+            parent_id=t,
+            model="r/m",
+            depth=0,
+            iteration=1,
+            messages=[{"role": "user", "content": user}],
+            prompt_chars=100,
+        )
+    )
     recorder(ModelDelta(**base, node_id=f"{t}.i1", parent_id=t, text="tok"))
-    recorder(ModelFinished(**base, node_id=f"{t}.i1", parent_id=t, model="r/m", text=f"```repl\n{code}\n```",
-                           usage={"input_tokens": 10, "output_tokens": 5}, cost_usd=0.01, duration=0.5))  # fmt: skip
+    recorder(
+        ModelFinished(
+            **base,
+            node_id=f"{t}.i1",
+            parent_id=t,
+            model="r/m",
+            text=f"```repl\n{code}\n```",
+            usage={"input_tokens": 10, "output_tokens": 5},
+            cost_usd=0.01,
+            duration=0.5,
+        )
+    )
     cell = f"{t}.i1.c1"
     recorder(CellStarted(**base, node_id=cell, parent_id=f"{t}.i1", code=code, depth=0, iteration=1, index=1))
     recorder(
@@ -47,19 +75,51 @@ def record_turn(recorder: Recorder, sid: str, turn: int, user: str, answer: str 
             **base, node_id=f"{cell}.s1", parent_id=cell, kind="llm", model="s/m", prompt="p", depth=1
         )
     )
-    recorder(SubCallFinished(**base, node_id=f"{cell}.s1", parent_id=cell, kind="llm", model="s/m", response="r",
-                             usage={"input_tokens": 3, "output_tokens": 2}, cost_usd=0.001, duration=0.1))  # fmt: skip
+    recorder(
+        SubCallFinished(
+            **base,
+            node_id=f"{cell}.s1",
+            parent_id=cell,
+            kind="llm",
+            model="s/m",
+            response="r",
+            usage={"input_tokens": 3, "output_tokens": 2},
+            cost_usd=0.001,
+            duration=0.1,
+        )
+    )
     recorder(CellOutput(**base, node_id=cell, parent_id=f"{t}.i1", stream="stdout", text="printed\n"))
-    recorder(CellFinished(**base, node_id=cell, parent_id=f"{t}.i1", status="ok", output_for_model="printed\n",
-                          output_chars=8, dropped_chars=0, truncated=False, error=None, duration=0.2,
-                          final=answer))  # fmt: skip
+    recorder(
+        CellFinished(
+            **base,
+            node_id=cell,
+            parent_id=f"{t}.i1",
+            status="ok",
+            output_for_model="printed\n",
+            output_chars=8,
+            dropped_chars=0,
+            truncated=False,
+            error=None,
+            duration=0.2,
+            final=answer,
+        )
+    )
     if not finish:
         return
     if answer is not None:
         recorder(AnswerReady(**base, node_id=t, parent_id=None, answer=answer))
     usage = {"input_tokens": 13, "output_tokens": 7, "cost_usd": 0.011, "cost_complete": True}
-    recorder(TurnFinished(**base, node_id=t, parent_id=None, status=status, usage=usage, duration=1.0,
-                          error=None if answer else "boom"))  # fmt: skip
+    recorder(
+        TurnFinished(
+            **base,
+            node_id=t,
+            parent_id=None,
+            status=status,
+            usage=usage,
+            duration=1.0,
+            error=None if answer else "boom",
+        )
+    )
 
 
 @pytest.fixture
@@ -107,35 +167,50 @@ def test_search_covers_messages_and_code_with_snippets(store):
     assert store.search('"unbalanced (quote') == []  # user text never breaks the FTS query
 
 
-def test_snapshots_round_trip_with_files_and_reasons(store, tmp_path):
+def test_snapshots_round_trip_with_files_order_and_context(store, tmp_path):
+    from rlm_tui.engine.attachments import Attachment
+
     recorder = Recorder(store.db)
     record_turn(recorder, "s1", 1, "q", "a")
-
-    class Att:
-        path, type, size, as_context, disk_bytes, mtime, digest = (
-            str(tmp_path / "f.txt"),
-            "str",
-            5,
-            True,
-            5,
-            1.5,
-            "ab",
-        )
-
+    files = [
+        Attachment("b.txt", str(tmp_path / "b.txt"), "str", 5, 5, 1.5, "bb"),
+        Attachment("a.txt", str(tmp_path / "a.txt"), "str", 5, 5, 1.5, "aa"),
+    ]
     snap = Snapshot({"x": b"\x80pickled", "memory": b"mem"}, {"lock": "cannot be pickled (TypeError)"})
-    recorder.save_snapshot("s1", 1, snap, {"f.txt": Att()}, "a long message")
+    recorder.save_snapshot("s1", 1, snap, files, ("file", "a.txt"))
     loaded = store.snapshot("s1")
     assert loaded.turn == 1 and loaded.blobs == {"x": b"\x80pickled", "memory": b"mem"}
     assert loaded.skipped == {"lock": "cannot be pickled (TypeError)"}
-    assert [(f.name, f.path, f.digest) for f in loaded.files] == [("f.txt", str(tmp_path / "f.txt"), "ab")]
-    assert loaded.context_text == "a long message"
+    assert [(f.name, f.digest) for f in loaded.files] == [
+        ("b.txt", "bb"),
+        ("a.txt", "aa"),
+    ]  # attach order kept
+    assert loaded.context == ("file", "a.txt")
+    recorder.save_snapshot("s1", 2, snap, [], ("text", "a long message"))
+    assert store.snapshot("s1").context == ("text", "a long message")
+
+
+def test_unchanged_variables_are_stored_once(store):
+    recorder = Recorder(store.db)
+    big = Snapshot({"table": b"x" * 1_000_000, "n": b"1"})
+    for turn in range(1, 6):
+        record_turn(recorder, "s1", turn, f"q{turn}", "a")
+        recorder.save_snapshot("s1", turn, big, [], None)
+    stored = store.conn.execute("SELECT COUNT(*), SUM(LENGTH(data)) FROM blobs").fetchone()
+    assert stored[0] == 2 and stored[1] < 1_100_000
+    assert store.snapshot("s1", 3).blobs["table"] == b"x" * 1_000_000
+    store.fork("s1", 3, "f1")
+    store.delete("s1")
+    assert store.snapshot("f1").blobs["table"] == b"x" * 1_000_000  # the fork still has it
+    store.delete("f1")
+    assert store.conn.execute("SELECT COUNT(*) FROM blobs").fetchone()[0] == 0
 
 
 def test_fork_copies_turns_up_to_n_and_leaves_the_original(store):
     recorder = Recorder(store.db)
     for turn in range(1, 5):
         record_turn(recorder, "s1", turn, f"question {turn}", f"answer {turn}")
-        recorder.save_snapshot("s1", turn, Snapshot({"x": str(turn).encode()}), {}, None)
+        recorder.save_snapshot("s1", turn, Snapshot({"x": str(turn).encode()}), [], None)
     before = len(list(store.event_rows("s1")))
     store.fork("s1", 2, "f1")
     fork = store.get("f1")
@@ -212,7 +287,7 @@ def test_a_first_version_database_is_upgraded(tmp_path):
     conn.close()
     assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == 1
     store = Store(path)
-    assert migrations.version(store.db) == migrations.LATEST == 2
+    assert migrations.version(store.db) == migrations.LATEST == 3
     assert [(h.session_id, h.where) for h in store.search("walrus_total")] == [("old", "code")]
     assert store.conn.execute("SELECT status FROM cells").fetchone()[0] == "ok"
     assert store.get("old").title == "Old one" and store.get("old").parent_session is None

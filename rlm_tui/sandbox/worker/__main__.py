@@ -27,22 +27,6 @@ from rlm_tui.sandbox.worker.snapshot import Snapshotter
 NOT_SNAPSHOTTED = {*RESERVED_FUNCS, *HOST_OWNED, "answer"}
 
 
-def _user_process_count() -> int:
-    uid = os.getuid()
-    count = 0
-    try:
-        for entry in os.scandir("/proc"):
-            if entry.name.isdigit():
-                try:
-                    if entry.stat().st_uid == uid:
-                        count += 1
-                except OSError:
-                    pass
-    except OSError:
-        return 0
-    return count
-
-
 def apply_limits(settings: dict[str, Any]) -> dict[str, Any]:
     applied: dict[str, Any] = {}
     mem = settings.get("memory_bytes")
@@ -52,10 +36,8 @@ def apply_limits(settings: dict[str, Any]) -> dict[str, Any]:
             applied["memory_bytes"] = mem
         except (ValueError, OSError):
             pass
-    procs = settings.get("max_processes")
-    if procs:
-        # RLIMIT_NPROC counts every process of the user, so the cap sits above what runs now.
-        cap = _user_process_count() + procs
+    cap = settings.get("nproc")  # the host counted the user's processes: the cap sits above them
+    if cap:
         try:
             resource.setrlimit(resource.RLIMIT_NPROC, (cap, cap))
             applied["nproc"] = cap
@@ -74,7 +56,9 @@ class Worker:
         self.capture = OutputCapture(channel, int(settings.get("output_cap_chars", 10_000_000)))
         self.fd_capture: FdCapture | None = None
         self.ns = Namespace(channel, self.show_vars)
-        self.snapshotter = Snapshotter(int(settings.get("snapshot_max_bytes", 256 << 20)))
+        self.snapshotter = Snapshotter(
+            int(settings.get("snapshot_max_bytes", 256 << 20)), float(settings.get("snapshot_seconds", 20.0))
+        )
         self.cells = 0
 
     def show_vars(self) -> None:
@@ -87,8 +71,8 @@ class Worker:
         g = self.ns.globals
         return {n: v for n, v in g.items() if not n.startswith("__") and n not in NOT_SNAPSHOTTED}
 
-    def _delta(self) -> tuple[dict[str, Any], list[bytes]]:
-        changed, removed, skipped = self.snapshotter.delta(self._snapshot_values())
+    def _delta(self, thorough: bool = False) -> tuple[dict[str, Any], list[bytes]]:
+        changed, removed, skipped = self.snapshotter.delta(self._snapshot_values(), thorough)
         names = list(changed)
         return {"changed": names, "removed": removed, "skipped": skipped}, [changed[n] for n in names]
 
@@ -111,13 +95,15 @@ class Worker:
         result.update(total_chars=total, dropped_chars=dropped, final=self.ns.final, notes=notes)
         out_blobs: list[bytes] = []
         if msg.get("snapshot", True):
-            result["snapshot"], out_blobs = self._delta()
+            self.channel.running_cell = cell_id  # an interrupt now skips the variable being pickled
+            try:
+                result["snapshot"], out_blobs = self._delta()
+            finally:
+                self.channel.running_cell = None
         return result, out_blobs
 
     def do_snapshot(self, msg: dict[str, Any], blobs: list[bytes]) -> tuple[dict[str, Any], list[bytes]]:
-        if msg.get("full"):
-            self.snapshotter = Snapshotter(self.snapshotter.max_bytes)
-        delta, out = self._delta()
+        delta, out = self._delta(thorough=bool(msg.get("thorough")))
         return {"snapshot": delta}, out
 
     def do_restore(self, msg: dict[str, Any], blobs: list[bytes]) -> tuple[dict[str, Any], list[bytes]]:
@@ -137,6 +123,10 @@ class Worker:
                 current = []
             current.extend(items)  # in place: the model's references to `history` stay live
             values[name] = current
+        if msg.get("context_file") is not None:  # `context` is an attached file again
+            name = msg["context_file"]
+            values["context"] = self.ns.host_values["files"][name]
+            self.ns.descriptions["context"] = f"the attached {describe_content(name, values['context'])}"
         for name, value in values.items():
             if name in HOST_OWNED:
                 self.ns.set_host_value(name, value)
@@ -192,10 +182,17 @@ class Worker:
                 self.channel.reply(req_id, ok=True)
                 return
             handler = handlers.get(op)
+            if op != protocol.EXEC:
+                # Control requests run model objects' __repr__, __reduce__, ...: interruptible too.
+                self.channel.running_cell = f"ctl{req_id}"
             try:
-                if handler is None:
-                    raise ValueError(f"unknown request {op!r}")
-                fields, out_blobs = handler(msg, blobs)
+                try:
+                    if handler is None:
+                        raise ValueError(f"unknown request {op!r}")
+                    fields, out_blobs = handler(msg, blobs)
+                finally:
+                    if op != protocol.EXEC:
+                        self.channel.running_cell = None
             except KeyboardInterrupt:
                 self.channel.reply(req_id, ok=False, error="interrupted")
             except Exception as exc:

@@ -37,8 +37,17 @@ class Channel:
 
     def send(self, msg: dict[str, Any], blobs: list[bytes] | tuple[bytes, ...] = ()) -> None:
         data = protocol.encode(msg, blobs)
-        with self._send_lock:
-            self._sock.sendall(data)
+        # An interrupt landing inside sendall would leave half a frame on the channel: hold SIGINT
+        # back while sending from the main thread; it is delivered right after.
+        main = threading.get_ident() == self._main_ident
+        if main:
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            with self._send_lock:
+                self._sock.sendall(data)
+        finally:
+            if main:
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
     def reply(self, req_id: int, **fields: Any) -> None:
         self.send({"op": protocol.REPLY, "id": req_id, **fields})
@@ -91,11 +100,3 @@ class Channel:
             self.interrupted_cell = cell
             # A real signal (not _thread.interrupt_main) so blocking calls like time.sleep wake.
             signal.pthread_kill(self._main_ident, signal.SIGINT)
-
-    def fail_pending(self, message: str) -> None:
-        with self._calls_lock:
-            pending = list(self._calls.values())
-            self._calls.clear()
-        for fut in pending:
-            if not fut.done():
-                fut.set_exception(SubCallFailed(message))

@@ -14,6 +14,7 @@ import time
 import traceback
 from typing import Any
 
+from rlm_tui.sandbox.worker.asyncpos import mark_value_calls
 from rlm_tui.sandbox.worker.capture import CaptureStream, OutputCapture
 from rlm_tui.sandbox.worker.channel import Channel
 
@@ -23,8 +24,13 @@ CELL_FLAGS = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
 
 
 def compile_cell(code: str, filename: str = "<cell>") -> Any:
-    """Compile model code the way the worker runs it (raises SyntaxError as the worker would)."""
-    return compile(code, filename, "exec", flags=CELL_FLAGS, dont_inherit=True)
+    """Compile model code the way the worker runs it (raises SyntaxError as the worker would).
+
+    In cells that use ``await``, sub-calls used as plain values are marked to wait for their
+    result (see asyncpos); the rest compiles as written.
+    """
+    tree = mark_value_calls(ast.parse(code, filename, "exec"))
+    return compile(tree, filename, "exec", flags=CELL_FLAGS, dont_inherit=True)
 
 
 def short_traceback(exc: BaseException) -> str:

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import builtins
 import collections.abc
-import json
 import sys
 from concurrent.futures import Future
 from typing import Any
 
+from rlm_tui.sandbox.rendering import render_value as render_text
 from rlm_tui.sandbox.worker.channel import Channel, SubCallFailed
 
 SUBCALL_FUNCS = ("llm_query", "llm_query_batched", "rlm_query", "rlm_query_batched")
@@ -149,17 +149,17 @@ def settle(value: Any) -> Any:
     return value
 
 
+def value_of(value: Any) -> Any:
+    """``__rlm_value__``: a sub-call used as a plain value in an async cell waits for its result."""
+    return value.result() if isinstance(value, Pending) else value
+
+
+builtins.__rlm_value__ = value_of  # type: ignore[attr-defined]
+
+
 def render_value(value: Any) -> str:
-    """The text of a final answer: strings as they are, containers as JSON."""
-    value = settle(value)
-    if isinstance(value, str):
-        return value
-    if isinstance(value, (dict, list, tuple)):
-        try:
-            return json.dumps(value, indent=2, ensure_ascii=False, default=str)
-        except (TypeError, ValueError):
-            return str(value)
-    return str(value)
+    """The text of a final answer (pending sub-calls settled first)."""
+    return render_text(settle(value))
 
 
 def _in_event_loop() -> bool:

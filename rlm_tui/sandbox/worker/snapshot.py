@@ -2,14 +2,17 @@
 
 After every cell the worker sends the host the variables that changed, so a worker that dies can
 be restarted with everything up to its last finished cell. Re-pickling every variable after every
-cell would cost seconds once variables hold hundreds of megabytes, so a variable is pickled again
-only when its name now points at another object, or when it is a small mutable object (which a
-cell can change in place). What cannot be pickled, or is too large, is named with the reason.
+cell would cost seconds once variables hold hundreds of megabytes, so after a cell a variable is
+pickled again only when its name now points at another object, or when it is a small mutable
+object (which a cell can change in place). At the end of a turn (``thorough``) every mutable
+object is pickled again, whatever its size. What cannot be pickled, or is too large, is named with
+the reason.
 """
 
 from __future__ import annotations
 
 import hashlib
+import signal
 import types
 from dataclasses import dataclass
 from typing import Any
@@ -20,41 +23,70 @@ REPICKLE_BELOW = 4 << 20  # mutable objects whose last pickle was smaller are al
 
 @dataclass
 class _Seen:
-    ident: int
+    value: Any  # held, not just its id: a freed object's id can be reused by a new one
     size: int
     digest: bytes
     skipped: str | None = None
 
 
+class _TooSlow(Exception):
+    pass
+
+
+def _alarm(signum: int, frame: Any) -> None:
+    raise _TooSlow
+
+
 class Snapshotter:
-    def __init__(self, max_bytes: int) -> None:
+    def __init__(self, max_bytes: int, seconds_per_variable: float = 20.0) -> None:
         self.max_bytes = max_bytes
+        self.seconds = seconds_per_variable
         self._seen: dict[str, _Seen] = {}
 
-    def delta(self, values: dict[str, Any]) -> tuple[dict[str, bytes], list[str], dict[str, str]]:
-        """Return (changed blobs, removed names, skipped name -> reason) for these variables."""
+    def _pickle(self, value: Any) -> bytes:
+        """Pickle one value within the time budget (a model object's __reduce__ may never end)."""
         import cloudpickle
 
+        previous = signal.signal(signal.SIGALRM, _alarm)
+        signal.setitimer(signal.ITIMER_REAL, self.seconds)
+        try:
+            return cloudpickle.dumps(value, protocol=5)
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+
+    def delta(
+        self, values: dict[str, Any], thorough: bool = False
+    ) -> tuple[dict[str, bytes], list[str], dict[str, str]]:
+        """Return (changed blobs, removed names, skipped name -> reason) for these variables."""
         changed: dict[str, bytes] = {}
         for name, value in values.items():
             seen = self._seen.get(name)
-            unchanged = seen is not None and seen.ident == id(value)
-            if unchanged and (isinstance(value, IMMUTABLE) or seen.size >= REPICKLE_BELOW):
+            same = seen is not None and seen.value is value
+            if same and (isinstance(value, IMMUTABLE) or (seen.size >= REPICKLE_BELOW and not thorough)):
                 continue
             try:
-                blob = cloudpickle.dumps(value, protocol=5)
+                blob = self._pickle(value)
+            except (_TooSlow, KeyboardInterrupt) as exc:
+                why = (
+                    "pickling it took too long"
+                    if isinstance(exc, _TooSlow)
+                    else "pickling it was interrupted"
+                )
+                self._seen[name] = _Seen(value, 0, b"", f"not saved: {why}")
+                continue
             except Exception as exc:
                 reason = f"cannot be pickled ({type(exc).__name__}: {exc})"[:300]
-                self._seen[name] = _Seen(id(value), 0, b"", reason)
+                self._seen[name] = _Seen(value, 0, b"", reason)
                 continue
             if len(blob) > self.max_bytes:
                 reason = f"too large to snapshot ({len(blob):,} bytes; the limit is {self.max_bytes:,})"
-                self._seen[name] = _Seen(id(value), len(blob), b"", reason)
+                self._seen[name] = _Seen(value, len(blob), b"", reason)
                 continue
             digest = hashlib.blake2b(blob, digest_size=16).digest()
             if seen is None or seen.digest != digest or seen.skipped:
                 changed[name] = blob
-            self._seen[name] = _Seen(id(value), len(blob), digest)
+            self._seen[name] = _Seen(value, len(blob), digest)
         removed = [name for name in self._seen if name not in values]
         for name in removed:
             del self._seen[name]
@@ -73,7 +105,7 @@ class Snapshotter:
                 failed[name] = f"{type(exc).__name__}: {exc}"[:300]
                 continue
             globals_[name] = value
-            self._seen[name] = _Seen(id(value), len(blob), hashlib.blake2b(blob, digest_size=16).digest())
+            self._seen[name] = _Seen(value, len(blob), hashlib.blake2b(blob, digest_size=16).digest())
         return failed
 
 

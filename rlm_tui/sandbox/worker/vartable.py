@@ -14,7 +14,17 @@ PREVIEW_CHARS = 200
 TABLE_ROWS = 40  # in the prompt; SHOW_VARS() shows every row
 FIRST = ("context", "files", "history", "memory")
 
-_repr = reprlib.Repr()
+
+class _SafeRepr(reprlib.Repr):
+    """reprlib that never runs the __repr__ of a class defined in a cell (it could hang or fail)."""
+
+    def repr_instance(self, obj: Any, level: int) -> str:
+        if type(obj).__module__ == "__main__":
+            return f"<{type(obj).__name__} object>"
+        return super().repr_instance(obj, level)
+
+
+_repr = _SafeRepr()
 _repr.maxstring = PREVIEW_CHARS
 _repr.maxother = PREVIEW_CHARS
 _repr.maxlist = _repr.maxtuple = _repr.maxset = _repr.maxdict = 8

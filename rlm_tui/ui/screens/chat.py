@@ -1,0 +1,379 @@
+"""The chat screen: chat pane and editor on the left, cells and the call tree on the right, the
+status bar below. Live turns and recorded sessions are drawn by the same code, from events."""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, Static, Tree
+
+from rlm_tui.events import Event
+from rlm_tui.ui.pump import EventPump
+from rlm_tui.ui.view_model import Changes, ViewModel
+from rlm_tui.ui.widgets.calltree import CallTree
+from rlm_tui.ui.widgets.cells import CellsView
+from rlm_tui.ui.widgets.chat import ChatView
+from rlm_tui.ui.widgets.prompt import CompletionList, PromptArea
+from rlm_tui.ui.widgets.status import StatusBar
+
+SIDE_WIDTHS = (35, 45, 55, 65)  # percent of the screen for the cells+calls column
+NOTICE_PREFIX = {
+    "retry": "↻ ",
+    "limit": "■ ",
+    "worker_restarted": "☠ ",
+    "file_changed": "⚠ ",
+    "sandbox": "⚠ ",
+}
+
+
+class ChatScreen(Screen):
+    BINDINGS = [
+        Binding("escape", "cancel_turn", "Cancel turn"),
+        Binding("f1", "help", "Help"),
+        Binding("ctrl+n", "new_session", "New session"),
+        Binding("ctrl+o", "sessions", "Sessions"),
+        Binding("ctrl+r", "resume", "Resume", show=False),
+        Binding("f2", "toggle_pane('cells')", "Cells"),
+        Binding("f3", "toggle_pane('tree')", "Calls"),
+        Binding("f4", "toggle_pane('side')", "Side", show=False),
+        Binding("f5", "maximize_focused", "Maximize"),
+        Binding("f7", "resize_side(-1)", "Narrower side", show=False),
+        Binding("f8", "resize_side(1)", "Wider side", show=False),
+        Binding("ctrl+l", "focus_prompt", "Editor", show=False),
+        Binding("ctrl+t", "app.change_theme", "Theme", show=False),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.model = ViewModel()
+        self.pump = EventPump(self.model, self.render_changes, lambda delay, fn: self.set_timer(delay, fn))
+        self.read_only_id: str | None = None
+        self.side_width = 1
+        self.animate = True
+
+    # -- layout ----------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield Static("rlm-tui · new session", id="title", markup=False)
+        with Horizontal(id="main"):
+            with Vertical(id="left"):
+                yield ChatView(id="chat")
+                yield CompletionList(id="completion")
+                yield PromptArea(
+                    id="prompt", placeholder="Ask anything · Enter sends · /help · @path attaches"
+                )
+            with Vertical(id="side"):
+                yield CellsView(id="cells")
+                yield CallTree(self.model, id="tree")
+        yield StatusBar(self.model, id="status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        app = self.app
+        self.animate = app.animate
+        self.cells.syntax = app.syntax_style()
+        app.controller.bus.subscribe(self.pump)
+        self.call_after_refresh(app.startup)  # the first frame is drawn before any heavy work
+        self.query_one("#completion").display = False
+        self.query_one("#cells").border_title = "Cells"
+        self.query_one("#tree").border_title = "Calls"
+        self.set_interval(0.1, self._tick)
+        self.query_one(PromptArea).theme_names = sorted(self.app.available_themes)
+        self.refresh_status()
+        self.query_one(PromptArea).focus()
+
+    @property
+    def chat(self) -> ChatView:
+        return self.query_one(ChatView)
+
+    @property
+    def cells(self) -> CellsView:
+        return self.query_one(CellsView)
+
+    @property
+    def tree(self) -> CallTree:
+        return self.query_one(CallTree)
+
+    @property
+    def controller(self):
+        return self.app.controller
+
+    def _tick(self) -> None:
+        if not self.animate:
+            return
+        self.tree.tick()
+        if self.model.last_turn is not None and self.model.last_turn.status == "running":
+            self.refresh_status()
+
+    def refresh_status(self) -> None:
+        status = self.query_one(StatusBar)
+        config = self.controller.config
+        status.root_model, status.sub_model = config.model, config.sub_model
+        status.sandbox = self.app.sandbox_level
+        status.mode = "read-only" if self.read_only_id else ""
+        status.animate = self.animate
+        status.refresh_status()
+
+    def set_title(self, text: str) -> None:
+        self.query_one("#title", Static).update(text)
+
+    # -- drawing changes ---------------------------------------------------------------------
+
+    async def render_changes(self, changes: Changes) -> None:
+        model = self.model
+        for number in changes.new_turns:
+            await self.chat.add_turn(model.turns[number])
+            await self.cells.show_turn(number, [])
+        for number in changes.new_drafts:
+            if number in self.chat.assistants:
+                await self.chat.assistants[number].restart_draft()
+        for number, text in changes.drafts.items():
+            if number in self.chat.assistants and model.turns[number].status == "running":
+                await self.chat.assistants[number].append_draft(text)
+        shown = [model.cells[c] for c in changes.new_cells if model.cells[c].turn == self.cells.turn]
+        if shown:
+            await self.cells.add_cells(shown)
+        self.cells.refresh_cells(changes.cells)
+        if changes.new_nodes:
+            self.tree.add_nodes(changes.new_nodes)
+        self.tree.refresh_nodes(changes.nodes)
+        for number in sorted(changes.turns):
+            turn = model.turns[number]
+            if turn.status != "running" and number in self.chat.assistants:
+                await self.chat.assistants[number].finish()
+        for _, message in changes.notices:
+            await self.chat.add_notice(message)
+        self.refresh_status()
+
+    async def show_recorded(self, events: list[Event], title: str) -> None:
+        """Draw a recorded session (or a converted trajectory log) from its events at once."""
+        await self.reset()
+        changes = self.model.apply_all(events)
+        await self.chat.show_history([self.model.turns[n] for n in sorted(self.model.turns)])
+        last = self.model.last_turn
+        if last is not None:
+            await self.cells.show_turn(last.number, [self.model.cells[c] for c in last.cells])
+        self.tree.add_nodes(
+            [n for n in changes.new_nodes if self.model.nodes[n].kind == "turn"], expand_new=False
+        )
+        if last is not None:
+            self._add_subtree(f"t{last.number}")
+            self.tree.tree_nodes[f"t{last.number}"].expand()
+        self.set_title(title)
+        self.refresh_status()
+
+    def _add_subtree(self, node_id: str) -> None:
+        """Turns of a recorded session get their nodes when first expanded (a long session has
+        thousands)."""
+        order: list[str] = []
+        stack = list(reversed(self.model.nodes[node_id].children))
+        while stack:
+            current = stack.pop()
+            order.append(current)
+            stack.extend(reversed(self.model.nodes[current].children))
+        self.tree.add_nodes(order, expand_new=False)
+
+    def on_tree_node_expanded(self, event: Tree.NodeExpanded) -> None:
+        node_id = event.node.data
+        if (
+            node_id
+            and not event.node.children
+            and self.model.nodes.get(node_id)
+            and self.model.nodes[node_id].children
+        ):
+            self._add_subtree(node_id)
+
+    async def on_tree_node_highlighted(self, event: Tree.NodeHighlighted) -> None:
+        node_id = event.node.data
+        if not node_id:
+            return
+        turn = int(node_id.split(".")[0][1:])
+        if turn != self.cells.turn and turn in self.model.turns:
+            await self.cells.show_turn(turn, [self.model.cells[c] for c in self.model.turns[turn].cells])
+
+    async def reset(self) -> None:
+        """Forget what is drawn (a new, resumed or recorded session is about to be shown)."""
+        self.model = ViewModel()
+        self.pump.model = self.model
+        self.tree.model = self.model
+        self.query_one(StatusBar).model = self.model
+        await self.chat.clear_all()
+        await self.cells.show_turn(0, [])
+        self.tree.clear_all()
+
+    # -- sending -----------------------------------------------------------------------------
+
+    async def on_prompt_area_submitted(self, message: PromptArea.Submitted) -> None:
+        text = message.text
+        if text.startswith("/"):
+            await self.run_command(text)
+            return
+        if self.read_only_id:
+            self.notify(
+                "This is a read-only view. Ctrl+R resumes the session; Ctrl+N starts a new one.",
+                severity="warning",
+            )
+            return
+        if self.controller.busy:
+            self.notify("A turn is running: Esc cancels it.", severity="warning")
+            return
+        self.send(text)
+
+    @work(exclusive=True, group="turn")
+    async def send(self, text: str) -> None:
+        from rlm_tui.config import ConfigError
+
+        try:
+            for word in text.split():
+                if word.startswith("@") and len(word) > 1 and Path(word[1:]).expanduser().exists():
+                    attachment = await self.controller.attach(word[1:])
+                    await self.chat.add_notice(
+                        f"attached {attachment.name} ({attachment.type}, {attachment.size:,})"
+                    )
+            await self.controller.send(text)
+        except ConfigError as exc:
+            await self.chat.add_notice(f"✗ {exc}", error=True)
+        except OSError as exc:
+            await self.chat.add_notice(f"✗ {exc}", error=True)
+        finally:
+            await self.pump.flush()
+            self.refresh_status()
+
+    def action_cancel_turn(self) -> None:
+        if self.controller.cancel():
+            self.notify("Cancelling: the running cell is interrupted, sub-calls are stopped.")
+
+    # -- slash commands ---------------------------------------------------------------------
+
+    async def run_command(self, text: str) -> None:
+        try:
+            words = shlex.split(text)
+        except ValueError:
+            words = text.split()
+        name, args = words[0], words[1:]
+        handler = getattr(self, "cmd_" + name[1:].replace("-", "_"), None)
+        if handler is None:
+            await self.chat.add_notice(f"✗ unknown command {name}; /help lists them", error=True)
+            return
+        try:
+            await handler(args)
+        except Exception as exc:  # a command's failure is a message, never a crash
+            await self.chat.add_notice(f"✗ {name}: {exc}", error=True)
+
+    async def cmd_load(self, args: list[str]) -> None:
+        if not args:
+            raise ValueError("usage: /load PATH [as NAME]")
+        name = args[2] if len(args) >= 3 and args[1] == "as" else None
+        attachment = await self.controller.attach(args[0], name)
+        await self.chat.add_notice(
+            f"attached {attachment.name}: {attachment.type}, {attachment.size:,} {'chars' if attachment.type == 'str' else 'items'}"
+            " — it is `context` now, and in `files`"
+        )
+
+    async def cmd_vars(self, args: list[str]) -> None:
+        table = await self.controller.var_table()
+        from textual.widgets import Markdown
+
+        await self.chat.mount(Markdown(table, classes="vars"))
+
+    async def cmd_model(self, args: list[str], which: str = "model") -> None:
+        if not args:
+            await self.chat.add_notice(f"{which.replace('_', '-')}: {getattr(self.controller.config, which)}")
+            return
+        self.controller.set_model(which, args[0])
+        self.refresh_status()
+        await self.chat.add_notice(f"{which.replace('_', '-')} is now {args[0]}")
+
+    async def cmd_sub_model(self, args: list[str]) -> None:
+        await self.cmd_model(args, "sub_model")
+
+    async def cmd_new(self, args: list[str]) -> None:
+        await self.app.start_new_session()
+
+    async def cmd_sessions(self, args: list[str]) -> None:
+        self.action_sessions()
+
+    async def cmd_fork(self, args: list[str]) -> None:
+        session = self.controller.session
+        if session is None or session.turns == 0:
+            raise ValueError("there is no turn to fork from yet")
+        turn = int(args[0]) if args else session.turns
+        new_id = self.controller.fork(turn)
+        await self.app.resume_session(new_id)
+
+    async def cmd_export(self, args: list[str]) -> None:
+        if self.controller.session is None:
+            raise ValueError("no session to export yet")
+        fmt = args[0] if args and args[0] in ("md", "jsonl") else "md"
+        path = args[1] if len(args) > 1 else (args[0] if args and args[0] not in ("md", "jsonl") else None)
+        target = self.controller.export(fmt, path)
+        await self.chat.add_notice(f"exported to {target}")
+
+    async def cmd_theme(self, args: list[str]) -> None:
+        if not args:
+            self.app.action_change_theme()
+            return
+        if args[0] not in self.app.available_themes:
+            raise ValueError(f"no theme {args[0]!r}; themes: {', '.join(sorted(self.app.available_themes))}")
+        self.app.theme = args[0]
+
+    async def cmd_help(self, args: list[str]) -> None:
+        self.action_help()
+
+    # -- actions ---------------------------------------------------------------------------
+
+    def action_help(self) -> None:
+        self.app.show_help()
+
+    def action_sessions(self) -> None:
+        from rlm_tui.ui.screens.sessions import SessionsScreen
+
+        self.app.push_screen(SessionsScreen())
+
+    async def action_new_session(self) -> None:
+        await self.app.start_new_session()
+
+    async def action_resume(self) -> None:
+        if self.read_only_id:
+            await self.app.resume_session(self.read_only_id)
+
+    def action_toggle_pane(self, pane: str) -> None:
+        widget = self.query_one(f"#{pane}")
+        widget.display = not widget.display
+        side = self.query_one("#side")
+        if pane != "side":
+            side.display = self.cells.display or self.tree.display
+
+    def action_maximize_focused(self) -> None:
+        if self.maximized is not None:
+            self.minimize()
+            return
+        focused = self.focused
+        while focused is not None and focused.id not in ("chat", "cells", "tree", "left"):
+            focused = focused.parent  # type: ignore[assignment]
+        if focused is not None:
+            self.maximize(focused if focused.id != "left" else self.chat)
+
+    def action_resize_side(self, step: int) -> None:
+        self.side_width = max(0, min(len(SIDE_WIDTHS) - 1, self.side_width + step))
+        self.query_one("#side").styles.width = f"{SIDE_WIDTHS[self.side_width]}%"
+
+    def action_focus_prompt(self) -> None:
+        self.query_one(PromptArea).focus()
+
+    def set_read_only(self, session_id: str | None) -> None:
+        self.read_only_id = session_id
+        prompt = self.query_one(PromptArea)
+        prompt.disabled = session_id is not None
+        prompt.placeholder = (
+            "Read-only view · Ctrl+R resumes this session · Ctrl+N starts a new one"
+            if session_id
+            else "Ask anything · Enter sends · /help · @path attaches"
+        )
+        self.refresh_status()

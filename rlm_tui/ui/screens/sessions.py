@@ -1,0 +1,244 @@
+"""The session browser: sessions with a full-text search box, a preview of the selected one, and
+keys to open it read-only, resume, fork, rename, export or delete it."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from datetime import datetime
+from pathlib import Path
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Input, Markdown, Static
+
+from rlm_tui.ui.screens.dialogs import AskScreen, ConfirmScreen
+
+LIST_LIMIT = 500
+
+
+def _when(t: float) -> str:
+    return datetime.fromtimestamp(t).strftime("%Y-%m-%d %H:%M") if t else "-"
+
+
+def _clip(text: str, n: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+class SessionsScreen(Screen):
+    BINDINGS = [
+        Binding("escape", "back", "Back"),
+        Binding("enter", "open", "Open", priority=False),
+        Binding("r", "resume", "Resume"),
+        Binding("f", "fork", "Fork"),
+        Binding("n", "rename", "Rename"),
+        Binding("e", "export", "Export"),
+        Binding("d", "delete", "Delete"),
+        Binding("slash", "search", "Search", show=False),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.snippets: dict[str, str] = {}
+        self._search_timer = None
+
+    def compose(self) -> ComposeResult:
+        yield Static("Sessions", id="title")
+        yield Input(placeholder="Search messages and code of every session…", id="search")
+        with Horizontal(id="browser"):
+            yield DataTable(id="sessions", cursor_type="row", zebra_stripes=True)
+            with VerticalScroll(id="preview-scroll"):
+                yield Markdown("", id="preview")
+        yield Footer()
+
+    async def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        table.add_columns("Title", "Model", "Updated", "Turns", "Cost")
+        table.focus()
+        await self.load_sessions()
+
+    @property
+    def store(self):
+        return self.app.controller.store
+
+    async def load_sessions(self, query: str = "") -> None:
+        store = await self.app.controller.open_store()
+        table = self.query_one(DataTable)
+        if query.strip():
+            hits = await asyncio.to_thread(store.search, query, 200)
+            self.snippets = {}
+            order: list[str] = []
+            for hit in hits:
+                if hit.session_id not in self.snippets:
+                    order.append(hit.session_id)
+                    self.snippets[hit.session_id] = f"turn {hit.turn} ({hit.where}): {hit.snippet}"
+            rows = [r for r in (await asyncio.to_thread(lambda: [store.get(s) for s in order]))]
+        else:
+            self.snippets = {}
+            rows = await asyncio.to_thread(store.list, LIST_LIMIT)
+        table.clear()
+        for row in rows:
+            table.add_row(
+                _clip(row.title or "(untitled)", 48),
+                (row.root_model or "-").split("/", 1)[-1],
+                _when(row.updated),
+                str(row.turns),
+                row.cost_text(),
+                key=row.id,
+            )
+        title = f"Sessions · {len(rows)}" + (f" matching {query!r}" if query.strip() else "")
+        self.query_one("#title", Static).update(title)
+        if not rows:
+            await self.query_one("#preview", Markdown).update(
+                "_No sessions yet. Ask something in the chat to start one._"
+                if not query
+                else "_Nothing found._"
+            )
+
+    def selected_id(self) -> str | None:
+        table = self.query_one(DataTable)
+        if table.row_count == 0:
+            return None
+        key, _ = table.coordinate_to_cell_key(table.cursor_coordinate)
+        return key.value
+
+    async def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.row_key is not None and event.row_key.value:
+            self.show_preview(event.row_key.value)
+
+    @work(exclusive=True, group="preview")
+    async def show_preview(self, session_id: str) -> None:
+        store = self.store
+        info = await asyncio.to_thread(store.get, session_id)
+        history = await asyncio.to_thread(store.history, session_id)
+        lines = [
+            f"## {info.title or '(untitled)'}",
+            "",
+            f"`{info.id}`  ",
+            f"models: {info.root_model} / {info.sub_model}  ",
+            f"created {_when(info.created)} · updated {_when(info.updated)}  ",
+            f"{info.turns} turns · {info.input_tokens + info.output_tokens:,} tokens · {info.cost_text()}",
+        ]
+        if info.parent_session:
+            lines.append(f"  \nforked from `{info.parent_session}` at turn {info.parent_turn}")
+        if session_id in self.snippets:
+            lines += ["", f"**Match** — {self.snippets[session_id]}"]
+        for entry in history[-6:]:
+            who = "You" if entry["role"] == "user" else "Answer"
+            lines += ["", f"**{who}** (turn {entry['turn']}): {_clip(entry['content'], 400)}"]
+        await self.query_one("#preview", Markdown).update("\n".join(lines))
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if self._search_timer is not None:
+            self._search_timer.stop()
+        self._search_timer = self.set_timer(
+            0.15, lambda: self.run_worker(self.load_sessions(event.value), exclusive=True, group="search")
+        )
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self.query_one(DataTable).focus()
+
+    def action_search(self) -> None:
+        self.query_one("#search", Input).focus()
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+    async def action_open(self) -> None:
+        if self.focused is self.query_one("#search"):
+            return
+        session_id = self.selected_id()
+        if session_id:
+            self.app.pop_screen()
+            await self.app.view_session(session_id)
+
+    async def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        await self.action_open()
+
+    async def action_resume(self) -> None:
+        session_id = self.selected_id()
+        if session_id:
+            self.app.pop_screen()
+            await self.app.resume_session(session_id)
+
+    @work
+    async def action_fork(self) -> None:
+        session_id = self.selected_id()
+        if not session_id:
+            return
+        info = self.store.get(session_id)
+        answer = await self.app.push_screen_wait(
+            AskScreen(f"Fork {info.title!r} at which turn (1..{info.turns})?", str(info.turns))
+        )
+        if not answer:
+            return
+        try:
+            from rlm_tui.engine.session import new_session_id
+
+            new_id = self.store.fork(session_id, int(answer), new_session_id())
+        except ValueError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        self.app.pop_screen()
+        await self.app.resume_session(new_id)
+
+    @work
+    async def action_rename(self) -> None:
+        session_id = self.selected_id()
+        if not session_id:
+            return
+        title = await self.app.push_screen_wait(AskScreen("New title:", self.store.get(session_id).title))
+        if title:
+            self.store.rename(session_id, title)
+            await self.load_sessions(self.query_one("#search", Input).value)
+
+    @work
+    async def action_export(self) -> None:
+        session_id = self.selected_id()
+        if not session_id:
+            return
+        path = await self.app.push_screen_wait(
+            AskScreen("Export to (.md for Markdown, .jsonl for the rlm log format):", f"rlm-{session_id}.md")
+        )
+        if not path:
+            return
+        from rlm_tui.store.export import to_jsonl, to_markdown
+
+        target = Path(path).expanduser()
+        text = (
+            to_jsonl(self.store, session_id)
+            if target.suffix == ".jsonl"
+            else to_markdown(self.store, session_id)
+        )
+        try:
+            target.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            self.notify(f"Could not write {target}: {exc.strerror or exc}", severity="error")
+            return
+        self.notify(f"Exported to {target}")
+
+    @work
+    async def action_delete(self) -> None:
+        session_id = self.selected_id()
+        if not session_id:
+            return
+        info = self.store.get(session_id)
+        if session_id == getattr(self.app.controller.session, "session_id", None):
+            self.notify(
+                "This session is open in the chat: start a new one (Ctrl+N) before deleting it.",
+                severity="warning",
+            )
+            return
+        if not await self.app.push_screen_wait(
+            ConfirmScreen(f"Delete {info.title!r} ({info.turns} turns)? This cannot be undone.", "Delete")
+        ):
+            return
+        self.store.delete(session_id)
+        if info.workdir and Path(info.workdir).is_dir():
+            shutil.rmtree(info.workdir, ignore_errors=True)
+        self.notify(f"Deleted {info.title!r}")
+        await self.load_sessions(self.query_one("#search", Input).value)

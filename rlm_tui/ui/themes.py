@@ -1,0 +1,124 @@
+"""Theme files: the ones shipped in themes/ and any in the user's config folder (``themes/*.toml``).
+
+A theme file holds Textual theme colours plus ``syntax``, the Pygments style that code cells use,
+so highlighting follows the theme. The chosen theme is remembered in the data folder.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from textual.theme import Theme
+
+DEFAULT = "rlm-dark"
+COLOURS = (
+    "primary",
+    "secondary",
+    "accent",
+    "foreground",
+    "background",
+    "surface",
+    "panel",
+    "success",
+    "warning",
+    "error",
+    "boost",
+)
+STATE_FILE = "ui-state.json"
+
+
+@dataclass(frozen=True)
+class ThemeSpec:
+    theme: Theme
+    syntax: str
+    source: str
+
+
+class ThemeFileError(ValueError):
+    pass
+
+
+def parse(text: str, source: str) -> ThemeSpec:
+    from pygments.styles import get_all_styles
+    from textual.color import Color, ColorParseError
+
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ThemeFileError(f"{source}: not valid TOML: {exc}") from None
+    name = data.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise ThemeFileError(f"{source}: a theme needs a name")
+    if "primary" not in data:
+        raise ThemeFileError(f"{source}: a theme needs at least a primary colour")
+    colours = {}
+    for key in COLOURS:
+        if key in data:
+            try:
+                Color.parse(data[key])
+            except (ColorParseError, TypeError):
+                raise ThemeFileError(f"{source}: {key} = {data[key]!r} is not a colour") from None
+            colours[key] = data[key]
+    syntax = data.get("syntax", "monokai" if data.get("dark", True) else "default")
+    if syntax not in set(get_all_styles()):
+        raise ThemeFileError(f"{source}: syntax = {syntax!r} is not a Pygments style")
+    theme = Theme(name=name.strip(), dark=bool(data.get("dark", True)), **colours)
+    return ThemeSpec(theme, syntax, source)
+
+
+def user_theme_dir() -> Path:
+    from rlm_tui.config import config_path
+
+    return config_path().parent / "themes"
+
+
+def load_all() -> tuple[list[ThemeSpec], list[str]]:
+    """Every theme, shipped ones first; a user file with the same name replaces a shipped one.
+    Returns the themes and a message for each file that could not be used."""
+    specs: dict[str, ThemeSpec] = {}
+    problems: list[str] = []
+    shipped = sorted(
+        (p for p in resources.files("rlm_tui.themes").iterdir() if p.name.endswith(".toml")),
+        key=lambda p: p.name,
+    )
+    user_dir = user_theme_dir()
+    user = sorted(user_dir.glob("*.toml")) if user_dir.is_dir() else []
+    for path in [*shipped, *user]:
+        try:
+            spec = parse(path.read_text(encoding="utf-8"), str(path))
+        except (ThemeFileError, OSError) as exc:
+            problems.append(str(exc))
+            continue
+        specs[spec.theme.name] = spec
+    return list(specs.values()), problems
+
+
+def _state_path() -> Path:
+    from rlm_tui.config import data_dir
+
+    return data_dir() / STATE_FILE
+
+
+def remembered_theme() -> str | None:
+    try:
+        return json.loads(_state_path().read_text()).get("theme")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def remember_theme(name: str) -> None:
+    path = _state_path()
+    try:
+        state = json.loads(path.read_text()) if path.exists() else {}
+    except (OSError, ValueError):
+        state = {}
+    state["theme"] = name
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(state))
+    except OSError:
+        pass  # an unwritable data folder costs the user only the memory of the choice

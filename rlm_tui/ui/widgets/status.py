@@ -1,0 +1,56 @@
+"""The status bar: models, this turn's and the session's tokens and cost, elapsed time, sandbox."""
+
+from __future__ import annotations
+
+import time
+
+from textual.widgets import Static
+
+from rlm_tui.ui.view_model import ViewModel
+from rlm_tui.ui.widgets.calltree import short_model, tokens_text
+
+
+def money(value: float, known: bool = True) -> str:
+    return f"${value:.4f}" + ("" if known else "+?")
+
+
+class StatusBar(Static):
+    def __init__(self, model: ViewModel, **kwargs) -> None:
+        super().__init__("", markup=False, **kwargs)
+        self.model = model
+        self.root_model = ""
+        self.sub_model = ""
+        self.sandbox = "process"
+        self.mode = ""  # e.g. "read-only"
+        self.animate = True
+
+    def render_text(self) -> str:
+        parts = [f"root {short_model(self.root_model)}", f"sub {short_model(self.sub_model)}"]
+        turn = self.model.last_turn
+        if turn is not None:
+            usage = turn.usage or {}
+            if turn.status == "running":
+                tokens = sum(
+                    n.tokens for n in self.model.nodes.values() if n.id.split(".")[0] == f"t{turn.number}"
+                )
+                elapsed = f" · {time.time() - turn.started:.0f}s" if self.animate else ""
+                parts.append(f"turn {turn.number}: {tokens_text(tokens)} running{elapsed}")
+            else:
+                tokens = sum(
+                    int(usage.get(k) or 0)
+                    for k in ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
+                )
+                cost = usage.get("cost_usd")
+                cost_text = "$?" if cost is None else money(cost, usage.get("cost_complete", True))
+                duration = f" · {turn.duration:.1f}s" if turn.duration is not None else ""
+                parts.append(f"turn {turn.number}: {tokens_text(tokens)} {cost_text}{duration}")
+        parts.append(
+            f"session {tokens_text(self.model.session_tokens)} {money(self.model.session_cost, self.model.session_cost_known)}"
+        )
+        parts.append(f"sandbox: {self.sandbox}")
+        if self.mode:
+            parts.append(self.mode)
+        return " │ ".join(parts)
+
+    def refresh_status(self) -> None:
+        self.update(self.render_text())
