@@ -45,6 +45,7 @@ class RLMApp(App):
         self.view = view  # (title, events) of a trajectory log to show read-only
         self.animate = animate
         self.sandbox_level = "process"
+        self._isolation_noted = False
         self.syntax_styles: dict[str, str] = {}
         self.theme_problems: list[str] = []
         self.startup_done = asyncio.Event()
@@ -88,8 +89,6 @@ class RLMApp(App):
     async def startup(self) -> None:
         chat = self.chat
         try:
-            for problem in self.theme_problems:
-                await chat.chat.add_notice(f"⚠ theme file skipped: {problem}", error=True)
             if self.view is not None:
                 title, events = self.view
                 await chat.show_recorded(events, f"rlm-tui · {title} (read-only)")
@@ -108,6 +107,8 @@ class RLMApp(App):
                     await self.start_new_session()
             else:
                 await self.start_new_session()
+            for problem in self.theme_problems:  # after the session is drawn: a new one clears the chat
+                await chat.chat.add_notice(f"⚠ theme file skipped: {problem}", error=True)
             problem = await asyncio.to_thread(self.controller.preload)
             if problem:
                 await chat.chat.add_notice(
@@ -129,7 +130,17 @@ class RLMApp(App):
         chat.set_read_only(None)
         opened = await self.controller.new_session()
         chat.set_title(f"rlm-tui · new session · {opened.session.session_id}")
-        chat.refresh_status()
+        await self._note_isolation()
+
+    async def _note_isolation(self) -> None:
+        """Show the sandbox's isolation in the status bar; say once when it is only a process."""
+        isolation = self.controller.session.worker.isolation if self.controller.session else None
+        if isolation is not None:
+            self.sandbox_level = isolation.level
+            if isolation.level != "bubblewrap" and not self._isolation_noted:
+                self._isolation_noted = True
+                await self.chat.chat.add_notice(f"⚠ sandbox: {isolation.note}")
+        self.chat.refresh_status()
 
     async def resume_session(self, session_id: str) -> None:
         chat = self.chat
@@ -147,6 +158,7 @@ class RLMApp(App):
         await chat.pump.flush()
         chat.set_read_only(None)
         chat.set_title(f"rlm-tui · {info.title or info.id} · {info.id}")
+        await self._note_isolation()
 
     async def view_session(self, session_id: str) -> None:
         chat = self.chat
@@ -162,7 +174,7 @@ class RLMApp(App):
         shown: list[tuple[str, str]] = []
         for binding in [*self.chat.BINDINGS, *self.BINDINGS]:
             if isinstance(binding, Binding) and binding.description:
-                shown.append((binding.key, binding.description))
+                shown.append((binding.key, binding.tooltip or binding.description))
         shown += [
             ("ctrl+p", "Command palette"),
             ("tab / shift+tab", "Move between panes"),

@@ -34,19 +34,36 @@ NOTICE_PREFIX = {
 
 class ChatScreen(Screen):
     BINDINGS = [
-        Binding("escape", "cancel_turn", "Cancel turn"),
-        Binding("f1", "help", "Help"),
-        Binding("ctrl+n", "new_session", "New session"),
-        Binding("ctrl+o", "sessions", "Sessions"),
-        Binding("ctrl+r", "resume", "Resume", show=False),
-        Binding("f2", "toggle_pane('cells')", "Cells"),
-        Binding("f3", "toggle_pane('tree')", "Calls"),
-        Binding("f4", "toggle_pane('side')", "Side", show=False),
-        Binding("f5", "maximize_focused", "Maximize"),
-        Binding("f7", "resize_side(-1)", "Narrower side", show=False),
-        Binding("f8", "resize_side(1)", "Wider side", show=False),
-        Binding("ctrl+l", "focus_prompt", "Editor", show=False),
-        Binding("ctrl+t", "app.change_theme", "Theme", show=False),
+        Binding(
+            "escape",
+            "cancel_turn",
+            "Cancel turn",
+            tooltip="Stop the running turn: the cell is interrupted, sub-calls cancelled, work so far kept",
+        ),
+        Binding("f1", "help", "Help", tooltip="This help"),
+        Binding(
+            "ctrl+n", "new_session", "New session", tooltip="Start a new session (the current one is saved)"
+        ),
+        Binding(
+            "ctrl+o",
+            "sessions",
+            "Sessions",
+            tooltip="Browse, search, open, resume, fork, export and delete sessions",
+        ),
+        Binding("ctrl+r", "resume", "Resume", show=False, tooltip="Resume the session shown read-only"),
+        Binding("f2", "toggle_pane('cells')", "Cells", tooltip="Show or hide the cells pane"),
+        Binding("f3", "toggle_pane('tree')", "Calls", tooltip="Show or hide the call tree"),
+        Binding("f4", "toggle_pane('side')", "Side", show=False, tooltip="Show or hide both side panes"),
+        Binding(
+            "f5",
+            "maximize_focused",
+            "Maximize",
+            tooltip="Maximize the focused pane (again, or Esc, to restore)",
+        ),
+        Binding("f7", "resize_side(-1)", "Narrower side", show=False, tooltip="Make the side panes narrower"),
+        Binding("f8", "resize_side(1)", "Wider side", show=False, tooltip="Make the side panes wider"),
+        Binding("ctrl+l", "focus_prompt", "Editor", show=False, tooltip="Focus the message editor"),
+        Binding("ctrl+t", "app.change_theme", "Theme", show=False, tooltip="Pick a theme"),
     ]
 
     def __init__(self) -> None:
@@ -164,7 +181,7 @@ class ChatScreen(Screen):
         )
         if last is not None:
             self._add_subtree(f"t{last.number}")
-            self.tree.tree_nodes[f"t{last.number}"].expand()
+            self.tree.tree_nodes[f"t{last.number}"].expand_all()
         self.set_title(title)
         self.refresh_status()
 
@@ -376,4 +393,6 @@ class ChatScreen(Screen):
             if session_id
             else "Ask anything · Enter sends · /help · @path attaches"
         )
+        if session_id is None:
+            prompt.focus()
         self.refresh_status()

@@ -29,10 +29,13 @@ def _clip(text: str, n: int) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
 
 
+class SessionTable(DataTable):
+    BINDINGS = [Binding("enter", "select_cursor", "Open", show=True)]
+
+
 class SessionsScreen(Screen):
     BINDINGS = [
         Binding("escape", "back", "Back"),
-        Binding("enter", "open", "Open", priority=False),
         Binding("r", "resume", "Resume"),
         Binding("f", "fork", "Fork"),
         Binding("n", "rename", "Rename"),
@@ -50,7 +53,7 @@ class SessionsScreen(Screen):
         yield Static("Sessions", id="title")
         yield Input(placeholder="Search messages and code of every session…", id="search")
         with Horizontal(id="browser"):
-            yield DataTable(id="sessions", cursor_type="row", zebra_stripes=True)
+            yield SessionTable(id="sessions", cursor_type="row", zebra_stripes=True)
             with VerticalScroll(id="preview-scroll"):
                 yield Markdown("", id="preview")
         yield Footer()

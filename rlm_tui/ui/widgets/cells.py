@@ -62,14 +62,14 @@ class CellWidget(Vertical, can_focus=True):
     BINDINGS = [Binding("o", "open_output", "Open output")]
 
     def __init__(self, cell: Cell, syntax: str) -> None:
-        super().__init__(classes="cell")
+        super().__init__(classes="code-cell")
         self.cell = cell
         self.syntax = syntax
 
     def compose(self) -> ComposeResult:
-        yield Static(cell_header(self.cell), classes="cell-header", markup=False)
-        yield Static(self._code(), classes="cell-code")
-        yield Static(classes="cell-output")
+        yield Static(cell_header(self.cell), classes="code-cell-header", markup=False)
+        yield Static(self._code(), classes="code-cell-code")
+        yield Static(classes="code-cell-output")
 
     def on_mount(self) -> None:
         self.refresh_cell()
@@ -86,15 +86,15 @@ class CellWidget(Vertical, can_focus=True):
 
     def refresh_cell(self) -> None:
         cell = self.cell
-        self.query_one(".cell-header", Static).update(cell_header(cell))
+        self.query_one(".code-cell-header", Static).update(cell_header(cell))
         for status in STATUS_GLYPH:
             self.set_class(cell.status == status, f"-{status}")
         error = self.app.current_theme.error if self.app.current_theme else "red"
-        self.query_one(".cell-output", Static).update(render_output(cell, error or "red"))
+        self.query_one(".code-cell-output", Static).update(render_output(cell, error or "red"))
 
     def set_syntax(self, syntax: str) -> None:
         self.syntax = syntax
-        self.query_one(".cell-code", Static).update(self._code())
+        self.query_one(".code-cell-code", Static).update(self._code())
         self.refresh_cell()
 
     def action_open_output(self) -> None:

@@ -1,0 +1,201 @@
+"""The Textual app driven by Pilot: what a user sees and does."""
+
+from __future__ import annotations
+
+import json
+
+from rlm_tui.llm.scripted import Reply
+from rlm_tui.ui.widgets.cells import CellWidget
+from rlm_tui.ui.widgets.chat import AssistantMessage
+from tests.engine.conftest import repl
+from tests.ui.conftest import make_app, send, turn_done, wait_for
+
+SIZE = (140, 40)
+
+
+def markdown_of(widget: AssistantMessage) -> str:
+    return widget.body.source
+
+
+async def test_a_full_turn_with_sub_calls_shows_cells_tree_and_answer(home):
+    app = make_app(
+        root=[
+            Reply(
+                repl(
+                    "answers = llm_query_batched(['one', 'two', 'three'])\nprint(answers)",
+                    "Asking three sub-models.",
+                ),
+                chunk_chars=7,
+            ),
+            "FINAL(The sub-models said **one**, **two** and **three**.)",
+        ],
+        sub=lambda request: request.messages[-1].content.upper(),
+    )
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(app.startup_done.is_set, pilot)
+        await send(pilot, app, "Ask three sub-models to shout a number.")
+        await wait_for(turn_done(app, 1), pilot)
+        await pilot.pause()
+        chat = app.chat
+        assert markdown_of(chat.chat.assistants[1]) == "The sub-models said **one**, **two** and **three**."
+        cells = list(chat.cells.query(CellWidget))
+        assert len(cells) == 1 and cells[0].cell.output == "['ONE', 'TWO', 'THREE']\n"
+        kinds = sorted(n.kind for n in chat.model.nodes.values())
+        assert kinds == ["cell", "iteration", "iteration", "llm", "llm", "llm", "turn"]
+        assert len(chat.tree.tree_nodes) == 7
+        labels = [str(chat.tree.tree_nodes[n].label) for n in chat.tree.tree_nodes]
+        assert sum("llm_query" in label for label in labels) == 3
+        status = str(chat.query_one("#status").render())
+        assert "turn 1:" in status and "session" in status
+
+
+async def test_escape_cancels_the_running_turn_and_keeps_the_repl(home):
+    app = make_app(root=[repl("kept = 'before'\nprint('working')\nimport time\ntime.sleep(60)")])
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(app.startup_done.is_set, pilot)
+        await send(pilot, app, "do something slow")
+        await wait_for(lambda: any(c.chunks for c in app.chat.model.cells.values()), pilot)
+        await pilot.press("escape")
+        await wait_for(turn_done(app, 1), pilot)
+        await pilot.pause()
+        turn = app.chat.model.turns[1]
+        assert turn.status == "cancelled"
+        assert "Cancelled" in markdown_of(app.chat.chat.assistants[1])
+        assert app.chat.model.cells[turn.cells[0]].status == "interrupted"
+        check = await app.controller.session.worker.run_cell("print(kept)")
+        assert check.output == "before\n"
+
+
+async def test_load_attaches_a_file_as_context(home, tmp_path):
+    data = tmp_path / "notes.txt"
+    data.write_text("alpha\nbeta\ngamma\n")
+    app = make_app(root=[repl("FINAL(str(len(context.splitlines())) + ' lines in ' + ', '.join(files))")])
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(app.startup_done.is_set, pilot)
+        await send(pilot, app, f"/load {data}")
+        await wait_for(lambda: "notes.txt" in app.controller.session.attachments, pilot)
+        await send(pilot, app, "how many lines?")
+        await wait_for(turn_done(app, 1), pilot)
+        await pilot.pause()
+        assert markdown_of(app.chat.chat.assistants[1]) == "3 lines in notes.txt"
+        notices = [str(w.render()) for w in app.chat.chat.query(".notice")]
+        assert any("attached notes.txt" in n for n in notices)
+
+
+async def test_slash_commands_complete_with_tab(home):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(app.startup_done.is_set, pilot)
+        prompt = app.chat.query_one("#prompt")
+        prompt.focus()
+        await pilot.press("/", "l", "o")
+        completion = app.chat.query_one("#completion")
+        assert completion.display and completion.get_option_at_index(0).id == "/load"
+        await pilot.press("tab")
+        assert prompt.text == "/load "
+        await send(pilot, app, "/nonsense")
+        await pilot.pause()
+        assert any("unknown command /nonsense" in str(w.render()) for w in app.chat.chat.query(".notice"))
+
+
+async def test_opening_and_resuming_a_session_from_the_browser(home):
+    first = make_app(root=[repl("x = 41\nFINAL('stored x')")])
+    async with first.run_test(size=SIZE) as pilot:
+        await wait_for(first.startup_done.is_set, pilot)
+        await send(pilot, first, "store a number")
+        await wait_for(turn_done(first, 1), pilot)
+        session_id = first.controller.session.session_id
+        await first.action_quit()
+
+    app = make_app(root=[repl("FINAL(f'x + 1 = {x + 1}, turns so far: {len(history) // 2}')")])
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(app.startup_done.is_set, pilot)
+        await pilot.press("ctrl+o")
+        await wait_for(lambda: app.screen.__class__.__name__ == "SessionsScreen", pilot)
+        table = app.screen.query_one("DataTable")
+        await wait_for(lambda: table.row_count == 1, pilot)
+        await pilot.press("enter")  # open read-only
+        await wait_for(lambda: app.chat.read_only_id == session_id, pilot)
+        assert app.screen is app.chat
+        assert markdown_of(app.chat.chat.assistants[1]) == "stored x"
+        assert app.chat.query_one("#prompt").disabled
+        await pilot.press("ctrl+r")  # resume it
+        await wait_for(lambda: app.chat.read_only_id is None and app.controller.session is not None, pilot)
+        assert app.controller.session.session_id == session_id
+        await send(pilot, app, "and now?")
+        await wait_for(turn_done(app, 2), pilot)
+        await pilot.pause()
+        assert markdown_of(app.chat.chat.assistants[2]) == "x + 1 = 42, turns so far: 1"
+
+
+async def test_switching_theme_is_remembered_and_recolours_code(home):
+    app = make_app(root=[repl("print('hi')\nFINAL('ok')")])
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(app.startup_done.is_set, pilot)
+        assert app.theme == "rlm-dark"
+        await send(pilot, app, "hi")
+        await wait_for(turn_done(app, 1), pilot)
+        await send(pilot, app, "/theme rlm-light")
+        await wait_for(lambda: app.theme == "rlm-light", pilot)
+        await pilot.pause()
+        assert [w.syntax for w in app.chat.cells.query(CellWidget)] == ["friendly"]
+        assert json.loads((home / "ui-state.json").read_text())["theme"] == "rlm-light"
+    again = make_app()
+    async with again.run_test(size=SIZE) as pilot:
+        await wait_for(again.startup_done.is_set, pilot)
+        assert again.theme == "rlm-light"
+
+
+async def test_a_theme_file_in_the_config_folder_is_picked_up(home):
+    themes = home / "themes"
+    themes.mkdir(parents=True)
+    (themes / "mine.toml").write_text('name = "mine"\nprimary = "#ff8800"\nsyntax = "monokai"\n')
+    (themes / "broken.toml").write_text('name = "broken"\nprimary = "not a colour"\n')
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(app.startup_done.is_set, pilot)
+        assert "mine" in app.available_themes
+        notices = [str(w.render()) for w in app.chat.chat.query(".notice")]
+        assert any("broken.toml" in n and "not a colour" in n for n in notices)
+
+
+async def test_without_a_key_the_app_opens_and_says_what_to_set(home, monkeypatch):
+    from rlm_tui.config import load
+    from rlm_tui.ui.app import RLMApp
+
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    app = RLMApp(load(), animate=False)  # the real providers, no injected client
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(app.startup_done.is_set, pilot)
+        notices = [str(w.render()) for w in app.chat.chat.query(".notice")]
+        assert any("set ANTHROPIC_API_KEY to use anthropic/claude-sonnet-5-5" in n for n in notices)
+        await send(pilot, app, "hello?")
+        await wait_for(
+            lambda: sum("ANTHROPIC_API_KEY" in str(w.render()) for w in app.chat.chat.query(".notice")) >= 2,
+            pilot,
+        )
+        assert app.is_running
+
+
+async def test_help_lists_every_binding_and_command(home):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(app.startup_done.is_set, pilot)
+        await pilot.press("f1")
+        await wait_for(lambda: app.screen.__class__.__name__ == "HelpScreen", pilot)
+        text = app.screen.query_one("Markdown").source
+        for binding in app.chat.BINDINGS:
+            assert (binding.tooltip or binding.description) in text
+        for command in (
+            "/load",
+            "/vars",
+            "/model",
+            "/sub-model",
+            "/new",
+            "/sessions",
+            "/fork",
+            "/export",
+            "/theme",
+            "/help",
+        ):
+            assert f"`{command}`" in text
