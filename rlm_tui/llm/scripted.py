@@ -22,6 +22,7 @@ class Reply:
     usage: Usage | None = None
     error: str | None = None  # raise ModelError(error) instead of answering
     chunk_chars: int = 64
+    chunk_delay: float = 0.0  # seconds between deltas: a model streaming at a given speed
 
 
 Responder = Callable[[ModelRequest], Any]
@@ -55,6 +56,8 @@ class ScriptedClient:
         if reply.error:
             raise ModelError(reply.error, model=request.model)
         for i in range(0, len(reply.text), reply.chunk_chars):
+            if reply.chunk_delay and i:
+                await asyncio.sleep(reply.chunk_delay)
             yield TextDelta(reply.text[i : i + reply.chunk_chars])
         usage = reply.usage
         if usage is None:

@@ -84,6 +84,7 @@ class Changes:
     new_turns: list[int] = field(default_factory=list)
     drafts: dict[int, str] = field(default_factory=dict)  # turn -> text appended to its draft
     new_drafts: set[int] = field(default_factory=set)  # turns whose draft restarted
+    drafts_done: set[int] = field(default_factory=set)  # turns whose current reply is complete
     cells: set[str] = field(default_factory=set)
     new_cells: list[str] = field(default_factory=list)
     nodes: set[str] = field(default_factory=set)
@@ -123,6 +124,7 @@ class ViewModel:
         self.session_cost = 0.0
         self.session_cost_known = True
         self._messages: dict[str, list[dict[str, str]]] = {}  # prompt so far, per RLM node
+        self._running: set[str] = set()  # ids of nodes still running (kept, not searched for)
 
     # -- queries ---------------------------------------------------------------------------
 
@@ -131,7 +133,9 @@ class ViewModel:
         return self.turns[max(self.turns)] if self.turns else None
 
     def running_nodes(self) -> list[Node]:
-        return [n for n in self.nodes.values() if n.status == RUNNING]
+        done = [i for i in self._running if self.nodes[i].status != RUNNING]
+        self._running.difference_update(done)
+        return [self.nodes[i] for i in self._running]
 
     def nodes_by_depth(self) -> dict[tuple[str, int], int]:
         counts: dict[tuple[str, int], int] = {}
@@ -153,6 +157,8 @@ class ViewModel:
         if existing is not None:  # a replayed or duplicated start: keep the first
             return existing
         self.nodes[node.id] = node
+        if node.status == RUNNING:
+            self._running.add(node.id)
         if node.parent is None:
             self.roots.append(node.id)
         elif node.parent in self.nodes:
@@ -221,11 +227,11 @@ class ViewModel:
         node.tokens, node.cost = _tokens(e.usage), e.cost_usd
         ch.nodes.add(node.id)
         turn = self.turns.get(e.turn)
-        if turn is not None and turn.draft_node == e.node_id and e.text and not turn.draft:
-            turn.draft = e.text  # a replay has no deltas: show the whole reply at once
-            ch.drafts[e.turn] = e.text
-        if not e.error:
-            self._messages.setdefault(e.parent_id, [])
+        if turn is not None and turn.draft_node == e.node_id and e.text:
+            # the complete reply: after this batch's deltas are appended, the widget makes one final
+            # update only if the screen differs (a replay has no deltas; a stream may be mangled)
+            turn.draft = e.text
+            ch.drafts_done.add(e.turn)
 
     def _on_CellStarted(self, e: Any, ch: Changes) -> None:
         cell = Cell(e.node_id, e.turn, e.iteration, e.index, e.depth, e.code, started=e.t)
@@ -305,7 +311,7 @@ class ViewModel:
             node.response = turn.answer or "" if turn else ""
             ch.nodes.add(node.id)
         for running in self.running_nodes():  # a cancelled or failed turn leaves nothing spinning
-            if running.id.split(".")[0] == e.node_id:
+            if running.id == e.node_id or running.id.startswith(e.node_id + "."):
                 running.status = "cancelled" if e.status == "cancelled" else "interrupted"
                 ch.nodes.add(running.id)
         self.session_tokens += _tokens(e.usage)

@@ -150,9 +150,12 @@ class ChatScreen(Screen):
         for number in changes.new_drafts:
             if number in self.chat.assistants:
                 await self.chat.assistants[number].restart_draft()
-        for number, text in changes.drafts.items():
-            if number in self.chat.assistants and model.turns[number].status == "running":
+        for number, text in changes.drafts.items():  # the message knows whether it is drafting
+            if number in self.chat.assistants:
                 await self.chat.assistants[number].append_draft(text)
+        for number in changes.drafts_done:
+            if number in self.chat.assistants:
+                await self.chat.assistants[number].complete_draft()
         shown = [model.cells[c] for c in changes.new_cells if model.cells[c].turn == self.cells.turn]
         if shown:
             await self.cells.add_cells(shown)

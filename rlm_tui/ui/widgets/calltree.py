@@ -108,9 +108,8 @@ class CallTree(Tree[str]):
             if node is None or node_id in self.tree_nodes:
                 continue
             parent = self.tree_nodes.get(node.parent or "", self.root)
-            if node.kind == "turn":
-                for other in self.root.children:  # keep only the newest turn open
-                    other.collapse()
+            if node.kind == "turn" and expand_new and self.root.children:
+                self.root.children[-1].collapse()  # a new live turn: the previous one folds away
             if parent is not self.root and not parent.allow_expand:
                 parent.allow_expand = True  # a node gets its first child
                 if expand_new:

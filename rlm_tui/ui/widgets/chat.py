@@ -7,13 +7,36 @@ turn ends, one final update replaces it with the answer.
 
 from __future__ import annotations
 
+import json
+import re
+
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Button, Markdown, Static
 
 from rlm_tui.ui.view_model import Turn
 
-PAGE = 30  # turns shown at first in a long session; "show earlier" adds this many more
+PAGE = 10  # turns shown at first in a long session; "show earlier" adds this many more
+
+
+_REPL_FENCE = re.compile(r"^([ \t]*```)repl[ \t]*$", re.M)
+
+
+def reply_markdown(text: str) -> str:
+    """A model reply for display: ```repl blocks are Python (highlighted, indentation kept)."""
+    return _REPL_FENCE.sub(r"\1python", text)
+
+
+def answer_markdown(answer: str) -> str:
+    """An answer as Markdown; one that is JSON (a FINAL_VAR of a dict or list) shows as a code block."""
+    text = answer.strip()
+    if text[:1] in "{[" and text[-1:] in "}]":
+        try:
+            json.loads(text)
+        except ValueError:
+            return answer
+        return f"```json\n{text}\n```"
+    return answer
 
 
 class UserMessage(Vertical):
@@ -31,10 +54,15 @@ class AssistantMessage(Vertical):
         super().__init__(classes="message assistant")
         self.turn = turn
         self._stream = None
+        self._shown = ""  # the Markdown on screen: an update that would change nothing is skipped
+        self.drafting = False  # a reply is streaming in (until the turn's answer replaces it)
 
     def compose(self) -> ComposeResult:
         yield Static(self._label(), classes="who")
-        yield Markdown(self.turn.answer or self.turn.draft or "", classes="body")
+        # A running turn starts empty and its reply streams in. (A Markdown given text here loads
+        # it in its own mount handler, which would race with the stream.)
+        self._shown = answer_markdown(self.turn.answer) if self.turn.answer is not None else ""
+        yield Markdown(self._shown, classes="body")
 
     def _label(self) -> str:
         turn = self.turn
@@ -57,16 +85,34 @@ class AssistantMessage(Vertical):
     def body(self) -> Markdown:
         return self.query_one(".body", Markdown)
 
+    async def _show(self, markdown: str) -> None:
+        if markdown.strip() != self._shown.strip():
+            await self.body.update(markdown)
+        self._shown = markdown
+
     async def restart_draft(self) -> None:
         await self._stop_stream()
-        self.set_class(True, "-draft")
-        self.query_one(".who", Static).update(self._label())
-        await self.body.update("")
+        self.drafting = True
+        who = self.query_one(".who", Static)
+        who.set_class(True, "-draft")  # on the label: a class on the message would restyle every block
+        who.update(self._label())
+        await self._show("")
 
     async def append_draft(self, text: str) -> None:
+        if not self.drafting:
+            return
         if self._stream is None:
             self._stream = Markdown.get_stream(self.body)
+        text = text.replace("```repl\n", "```python\n")
+        self._shown += text
         await self._stream.write(text)
+
+    async def complete_draft(self) -> None:
+        """The current reply is complete: replace the streamed text with it, once."""
+        if not self.drafting:
+            return
+        await self._stop_stream()
+        await self._show(reply_markdown(self.turn.draft))
 
     async def _stop_stream(self) -> None:
         if self._stream is not None:
@@ -76,17 +122,19 @@ class AssistantMessage(Vertical):
     async def finish(self) -> None:
         """The turn ended: one final update with the answer (or why there is none)."""
         await self._stop_stream()
+        self.drafting = False
         turn = self.turn
-        self.set_class(False, "-draft")
-        self.set_class(turn.answer is None, "-failed")
+        who = self.query_one(".who", Static)
+        who.set_class(False, "-draft")
+        who.set_class(turn.answer is None, "-failed")
         if turn.answer is not None:
-            text = turn.answer
+            text = answer_markdown(turn.answer)
         elif turn.status == "cancelled":
             text = "_Cancelled. What was done so far is kept in the REPL and the session._"
         else:
             text = f"**The turn {turn.status}.** {turn.error or ''}"
         self.query_one(".who", Static).update(self._label())
-        await self.body.update(text)
+        await self._show(text)
 
 
 class ChatView(VerticalScroll):
