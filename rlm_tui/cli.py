@@ -22,41 +22,63 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     path = Path(args.path)
     if not path.is_file():
         raise UsageError(f"no such log file: {path}")
+    from rlm_tui.trajectories.convert import LogFormatError, detect
     from rlm_tui.trajectories.replay import replay
 
     try:
+        kind = detect(path)
+    except LogFormatError as exc:
+        raise UsageError(f"{exc}; replay takes a fast-rlm JSONL log") from None
+    if kind != "fast-rlm":
+        raise UsageError(
+            f"{path} is {'an official rlm' if kind == 'official' else 'an rlm-tui event'} log; replay takes a fast-rlm JSONL log (rlm view opens the others)"
+        )
+    try:
         report = asyncio.run(replay(path, cell_timeout=args.cell_timeout))
-    except (json.JSONDecodeError, StopIteration, KeyError, ValueError) as exc:
+    except (json.JSONDecodeError, KeyError, ValueError) as exc:
         raise UsageError(f"{path} is not a fast-rlm JSONL log ({type(exc).__name__}: {exc})") from exc
     for line in report.lines():
         print(line)
     return EXIT_OK if report.matched == len(report.checks) else EXIT_FAILED
 
 
-def _model_flags(parser: argparse.ArgumentParser) -> None:
+def _model_flags(parser: argparse.ArgumentParser, *, sub: bool = False) -> None:
+    """The model flags, on `rlm` itself and on its commands. On a command they default to
+    "not given", so `rlm --model M ask ...` keeps the M given before the command."""
+    default = argparse.SUPPRESS if sub else None
     group = parser.add_argument_group("models")
     group.add_argument(
-        "--model", metavar="M", help="root model, provider/name (e.g. anthropic/claude-sonnet-5-5)"
+        "--model",
+        metavar="M",
+        default=default,
+        help="root model, provider/name (e.g. anthropic/claude-sonnet-5-5)",
     )
-    group.add_argument("--sub-model", metavar="M", help="model for llm_query sub-calls and child RLMs")
     group.add_argument(
-        "--api-base", metavar="URL", help="API base URL for the root model (Ollama, vLLM, a proxy)"
+        "--sub-model", metavar="M", default=default, help="model for llm_query sub-calls and child RLMs"
     )
-    group.add_argument("--sub-api-base", metavar="URL", help="API base URL for the sub-model")
+    group.add_argument(
+        "--api-base",
+        metavar="URL",
+        default=default,
+        help="API base URL for the root model (Ollama, vLLM, a proxy)",
+    )
+    group.add_argument(
+        "--sub-api-base", metavar="URL", default=default, help="API base URL for the sub-model"
+    )
 
 
-def _load_config(args: argparse.Namespace, **extra: object):
+def _load_config(args: argparse.Namespace, **extra: tuple[object, str]):
+    """The effective config; ``extra`` maps a setting to (the flag's value, the flag's name)."""
     from rlm_tui.config import ConfigError, load
 
-    flags = {
-        "model": args.model,
-        "sub_model": args.sub_model,
-        "api_base": args.api_base,
-        "sub_api_base": args.sub_api_base,
-        **extra,
+    flags: dict[str, object] = {
+        name: getattr(args, name, None) for name in ("model", "sub_model", "api_base", "sub_api_base")
     }
+    names = {name: "--" + name.replace("_", "-") for name in flags}
+    for name, (value, flag) in extra.items():
+        flags[name], names[name] = value, flag
     try:
-        return load(flags)
+        return load(flags, flag_names=names)
     except ConfigError as exc:
         raise UsageError(str(exc)) from None
 
@@ -67,7 +89,10 @@ def _cmd_ask(args: argparse.Namespace) -> int:
     from rlm_tui.runtime import check_models, preload_litellm
 
     config = _load_config(
-        args, max_cost_usd=args.max_cost, max_depth=args.max_depth, max_iterations=args.max_iterations
+        args,
+        max_cost_usd=(args.max_cost, "--max-cost"),
+        max_depth=(args.max_depth, "--max-depth"),
+        max_iterations=(args.max_iterations, "--max-iterations"),
     )
     try:
         preload_litellm(config)
@@ -76,14 +101,25 @@ def _cmd_ask(args: argparse.Namespace) -> int:
         question = ask.read_question(args.question)
     except ConfigError as exc:
         raise UsageError(str(exc)) from None
-    return ask.main(config, ask.AskRequest(question, files, args.json, args.session))
+    return ask.main(config, ask.AskRequest(question, files, args.json, getattr(args, "session", None)))
 
 
 def _cmd_tui(args: argparse.Namespace) -> int:
     config = _load_config(args)
+    session_id = args.session
+    if session_id is not None:  # an unknown id is a usage error, before any screen opens
+        from rlm_tui.store.sessions import Store, UnknownSession
+
+        store = Store.default()
+        try:
+            session_id = store.resolve(session_id)
+        except UnknownSession as exc:
+            raise UsageError(str(exc)) from None
+        finally:
+            store.close()
     from rlm_tui.ui.app import RLMApp
 
-    RLMApp(config, session_id=args.session, resume_latest=args.resume).run()
+    RLMApp(config, session_id=session_id, resume_latest=args.resume).run()
     return EXIT_OK
 
 
@@ -145,7 +181,7 @@ def _cmd_sessions(args: argparse.Namespace) -> int:
             return cmd.cmd_rm(store, session_id, args.yes)
         raise UsageError(f"unknown sessions command {action!r}")
     except (UnknownSession, ValueError) as exc:
-        raise UsageError(str(exc).strip("'\"")) from None
+        raise UsageError(str(exc)) from None
     except OSError as exc:
         raise UsageError(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": ")) from None
     finally:
@@ -231,8 +267,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="attach a file or folder as `context` / `files[name]` (repeatable)",
     )
-    _model_flags(ask)
-    ask.add_argument("--session", metavar="ID", help="continue a recorded session (id or unique prefix)")
+    _model_flags(ask, sub=True)
+    ask.add_argument(
+        "--session",
+        metavar="ID",
+        default=argparse.SUPPRESS,
+        help="continue a recorded session (id or unique prefix)",
+    )
     ask.add_argument("--json", action="store_true", help="print one JSON object with the answer and usage")
     ask.add_argument("--max-cost", type=float, metavar="USD", help="stop the turn past this cost")
     ask.add_argument("--max-depth", type=int, metavar="N", help="deepest recursion of rlm_query (default 2)")
@@ -244,7 +285,7 @@ def build_parser() -> argparse.ArgumentParser:
     _sessions_parser(sub)
 
     config = sub.add_parser("config", help="print the effective config and where each value came from")
-    _model_flags(config)
+    _model_flags(config, sub=True)
     config.set_defaults(func=_cmd_config)
     return parser
 
@@ -260,6 +301,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("rlm: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `rlm ... | head`: the reader left; nothing more to say
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
 
 
 if __name__ == "__main__":

@@ -186,8 +186,13 @@ def _read_file(path: Path) -> dict[str, tuple[Any, str]]:
     return values
 
 
-def load(flags: dict[str, Any] | None = None, environ: dict[str, str] | None = None) -> Config:
-    """Build the effective config. ``flags`` holds command-line values (None means not given)."""
+def load(
+    flags: dict[str, Any] | None = None,
+    environ: dict[str, str] | None = None,
+    flag_names: dict[str, str] | None = None,
+) -> Config:
+    """Build the effective config. ``flags`` holds command-line values (None means not given);
+    ``flag_names`` the flag each came from, for messages."""
     environ = dict(os.environ if environ is None else environ)
     config = Config()
     layers: list[dict[str, tuple[Any, str]]] = [_read_file(config_path())]
@@ -200,7 +205,8 @@ def load(flags: dict[str, Any] | None = None, environ: dict[str, str] | None = N
     flag_layer = {}
     for name, value in (flags or {}).items():
         if value is not None:
-            flag_layer[name] = (_coerce(name, value, f"--{name.replace('_', '-')}"), "flag")
+            flag = (flag_names or {}).get(name, f"--{name.replace('_', '-')}")
+            flag_layer[name] = (_coerce(name, value, flag), "flag")
     layers.append(flag_layer)
     for layer in layers:
         for name, (value, source) in layer.items():
@@ -221,10 +227,40 @@ def _honour_provider_env(config: Config, environ: dict[str, str]) -> None:
             config.sources[base_field] = "env ANTHROPIC_BASE_URL"
 
 
+UI_STATE = "ui-state.json"  # what the app remembers between runs (the theme picked in it)
+
+
+def remembered(key: str) -> Any:
+    import json
+
+    try:
+        return json.loads((data_dir() / UI_STATE).read_text()).get(key)
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def remember(key: str, value: Any) -> None:
+    import json
+
+    path = data_dir() / UI_STATE
+    try:
+        state = json.loads(path.read_text()) if path.exists() else {}
+    except (OSError, ValueError):
+        state = {}
+    state[key] = value
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(state))
+    except OSError:
+        pass  # an unwritable data folder costs the user only the memory of the choice
+
+
 def describe(config: Config) -> list[tuple[str, str, str]]:
     """(name, value, source) rows for ``rlm config``."""
     rows = []
     for name in FIELDS:
-        value = getattr(config, name)
-        rows.append((name, "(unset)" if value is None else str(value), config.source(name)))
+        value, source = getattr(config, name), config.source(name)
+        if name == "theme" and source == "default" and remembered("theme"):
+            value, source = remembered("theme"), f"picked in the app, {data_dir() / UI_STATE}"
+        rows.append((name, "(unset)" if value is None else str(value), source))
     return rows

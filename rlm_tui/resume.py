@@ -113,6 +113,10 @@ async def open_session(
                 opened.notices.append(
                     f"{problem}; it was not reloaded (attach it again to use the current file)"
                 )
+                session.notes_for_model.append(
+                    f"the attached {ref.name!r} ({ref.path}) changed or vanished since the last turn, so it is "
+                    "not in `files` (nor `context`); the user can attach it again"
+                )
         if stored.context is not None:
             kind, value = stored.context
             if kind == "text":

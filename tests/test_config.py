@@ -91,3 +91,24 @@ def test_a_malformed_config_file_is_one_line_and_exit_2(home):
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1 and "not valid TOML" in done.stderr and "line 1" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_flags_given_before_a_command_count(home):
+    env = {"RLM_HOME": str(home), "PATH": "/usr/bin:/bin"}
+    done = subprocess.run(
+        [RLM, "--model", "openai/gpt-4o", "config"], capture_output=True, text=True, env=env
+    )
+    model_line = next(line for line in done.stdout.splitlines() if line.startswith("model "))
+    assert "openai/gpt-4o" in model_line and model_line.endswith("(flag)")
+    bad = subprocess.run([RLM, "--model", "nonsense", "ask", "hi"], capture_output=True, text=True, env=env)
+    assert bad.returncode == 2 and "provider/model" in bad.stderr
+
+
+def test_a_pipe_closed_early_is_not_an_error(home):
+    env = {"RLM_HOME": str(home), "PATH": "/usr/bin:/bin"}
+    done = subprocess.run(f"{RLM} config | head -1", shell=True, capture_output=True, text=True, env=env)
+    assert (
+        done.stdout.startswith("model")
+        and "Traceback" not in done.stderr
+        and "Broken pipe" not in done.stderr
+    )

@@ -52,10 +52,19 @@ CHILD_NOTE = (
 
 
 def turn_message(
-    *, turn: int, var_table: str, message: str, long_message: bool, preview_chars: int = 600
+    *,
+    turn: int,
+    var_table: str,
+    message: str,
+    long_message: bool,
+    notes: list[str] | None = None,
+    preview_chars: int = 600,
 ) -> str:
-    """The root model's first message of a turn: the variable table and the new user message."""
+    """The root model's first message of a turn: the variable table and the new user message
+    (and notes about the REPL the model must know, e.g. a file that was not reloaded)."""
     parts = [f"Turn {turn} of this conversation.", "", "REPL variables:", var_table, ""]
+    if notes:
+        parts += ["Notes about the REPL:", *(f"- {note}" for note in notes), ""]
     if long_message:
         preview = message[:preview_chars]
         parts += [

@@ -171,7 +171,7 @@ class RLMRun:
                 usage={},
                 cost_usd=None,
                 duration=time.perf_counter() - started,
-                error=str(exc) or type(exc).__name__,
+                error="cancelled" if isinstance(exc, TurnCancelled) else str(exc) or type(exc).__name__,
             )
             raise
         ctx.tally.add(self.depth, completion.usage)

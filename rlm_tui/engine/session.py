@@ -80,6 +80,7 @@ class Session:
         self.attachments: dict[str, Attachment] = {}  # in the order attached
         self.context_source: ContextSource | None = None
         self.last_snapshot: Snapshot | None = None
+        self.notes_for_model: list[str] = []  # told to the model with the next message, then dropped
         self.snapshot_sink = snapshot_sink
         self._ctx: TurnContext | None = None
 
@@ -196,9 +197,14 @@ class Session:
                 parent=None,
                 model=settings.root_model,
                 first_message=prompts.turn_message(
-                    turn=turn, var_table=table, message=message, long_message=long_message
+                    turn=turn,
+                    var_table=table,
+                    message=message,
+                    long_message=long_message,
+                    notes=self.notes_for_model,
                 ),
             )
+            self.notes_for_model = []
             outcome = await run.run()
             answer, stopped_by = outcome.answer, outcome.stopped_by
             status = "stopped" if stopped_by else "ok"

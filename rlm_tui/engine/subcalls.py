@@ -203,7 +203,9 @@ class SubCalls:
             text, usage = await call()
         except BaseException as exc:
             _forget(ctx, key, fut, exc)
-            message = str(exc) or type(exc).__name__
+            message = (
+                "cancelled" if isinstance(exc, asyncio.CancelledError) else str(exc) or type(exc).__name__
+            )
             ctx.event(
                 SubCallFinished,
                 node,

@@ -48,6 +48,13 @@ def apply(
             "INSERT INTO messages (session_id, turn, role, content, t) VALUES (?, ?, 'user', ?, ?)",
             (session_id, turn, data.get("user_message", ""), t),
         )
+        conn.execute("UPDATE sessions SET turns = MAX(turns, ?) WHERE id = ?", (turn, session_id))
+    elif kind == "ModelFinished" or (
+        kind == "SubCallFinished" and data.get("kind") == "llm" and not data.get("cached")
+    ):
+        # each model call as it ends: a turn cut short (killed, cancelled) still shows what it spent
+        if data.get("usage") or data.get("cost_usd") is not None:
+            _add_usage(conn, session_id, t, data.get("usage") or {}, data.get("cost_usd"))
     elif kind == "AnswerReady":
         conn.execute(
             "INSERT INTO messages (session_id, turn, role, content, t) VALUES (?, ?, 'assistant', ?, ?)",
@@ -70,23 +77,24 @@ def apply(
                 "INSERT INTO messages (session_id, turn, role, content, t) VALUES (?, ?, 'assistant', ?, ?)",
                 (session_id, turn, turn_outcome_text(status, None, data.get("error")), t),
             )
-        usage = data.get("usage") or {}
-        tokens_in = sum(
-            int(usage.get(k) or 0) for k in ("input_tokens", "cache_read_tokens", "cache_write_tokens")
-        )
-        cost = usage.get("cost_usd")
-        complete = 1 if usage.get("cost_complete", True) and cost is not None else 0
-        conn.execute(
-            "UPDATE sessions SET turns = MAX(turns, ?), input_tokens = input_tokens + ?, "
-            "output_tokens = output_tokens + ?, cost_usd = cost_usd + ?, cost_complete = cost_complete * ?, "
-            "updated = ? WHERE id = ?",
-            (
-                turn,
-                tokens_in,
-                int(usage.get("output_tokens") or 0),
-                float(cost or 0.0),
-                complete,
-                t,
-                session_id,
-            ),
-        )
+        conn.execute("UPDATE sessions SET updated = ? WHERE id = ?", (t, session_id))
+
+
+def _add_usage(
+    conn: sqlite3.Connection, session_id: str, t: float, usage: dict[str, Any], cost: float | None
+) -> None:
+    tokens_in = sum(
+        int(usage.get(k) or 0) for k in ("input_tokens", "cache_read_tokens", "cache_write_tokens")
+    )
+    conn.execute(
+        "UPDATE sessions SET input_tokens = input_tokens + ?, output_tokens = output_tokens + ?, "
+        "cost_usd = cost_usd + ?, cost_complete = cost_complete * ?, updated = ? WHERE id = ?",
+        (
+            tokens_in,
+            int(usage.get("output_tokens") or 0),
+            float(cost or 0.0),
+            0 if cost is None else 1,
+            t,
+            session_id,
+        ),
+    )

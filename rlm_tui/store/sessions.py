@@ -43,6 +43,8 @@ class SessionRow:
     workdir: str | None
 
     def cost_text(self) -> str:
+        if not self.cost_complete and not self.cost_usd:
+            return "unknown"  # no call had a known price: not "$0"
         return f"${self.cost_usd:.4f}" + ("" if self.cost_complete else "+?")
 
     def to_dict(self) -> dict[str, Any]:

@@ -227,13 +227,20 @@ def from_fast_rlm(log: fast_rlm.Log, session_id: str) -> list[Event]:
     root = log.root
     base = {"session_id": session_id, "turn": 1}
     first = _epoch(root.steps[0].time if root.steps else "")
+    context = root.recorded_context() or ""
+    # fast-rlm passes the whole input as the query; the log only shows its head and tail
+    message = (
+        context
+        if len(context) <= 2000
+        else f"{context[:1500].rstrip()}\n\n… ({len(context):,} characters in all)"
+    )
     events: list[Event] = [
         TurnStarted(
             **base,
             node_id="t1",
             parent_id=None,
             t=first,
-            user_message=root.recorded_context() or "",
+            user_message=message,
             root_model="fast-rlm/primary",
             sub_model="fast-rlm/sub",
         )

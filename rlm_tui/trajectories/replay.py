@@ -13,7 +13,7 @@ import ast
 import json
 import re
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,13 +36,14 @@ class CellCheck:
 class ReplayReport:
     path: str
     checks: list[CellCheck]
+    notes: list[str] = field(default_factory=list)
 
     @property
     def matched(self) -> int:
         return sum(c.matched for c in self.checks)
 
     def lines(self) -> list[str]:
-        out = [f"replaying {self.path}"]
+        out = [f"replaying {self.path}", *(f"note: {n}" for n in self.notes)]
         for c in self.checks:
             label = "final" if c.kind == "final" else "output"
             verdict = "match" if c.matched else "DIFF"
@@ -188,4 +189,11 @@ async def replay(
         await worker.close()
         if tmp is not None:
             tmp.cleanup()
-    return ReplayReport(str(path), checks)
+    notes = []
+    first = next((s.output for s in root.steps if s.step == 0 and s.output), "")
+    if "First 500 characters of str(context)" in first:
+        notes.append(
+            "the log records only the first and last 500 characters of `context`; the middle is filled "
+            "with spaces here, so cells that read it cannot match"
+        )
+    return ReplayReport(str(path), checks, notes)

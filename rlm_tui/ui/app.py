@@ -60,7 +60,12 @@ class RLMApp(App):
             self.syntax_styles[spec.theme.name] = spec.syntax
         wanted = self.config.theme if self.config.source("theme") != "default" else None
         wanted = wanted or themes.remembered_theme() or self.config.theme
-        self.theme = wanted if wanted in self.available_themes else themes.DEFAULT
+        if wanted not in self.available_themes:
+            self.theme_problems.append(
+                f"there is no theme {wanted!r} (themes: {', '.join(sorted(s.theme.name for s in specs))})"
+            )
+            wanted = themes.DEFAULT
+        self.theme = wanted
 
     def syntax_style(self) -> str:
         theme = self.current_theme
@@ -108,7 +113,7 @@ class RLMApp(App):
             else:
                 await self.start_new_session()
             for problem in self.theme_problems:  # after the session is drawn: a new one clears the chat
-                await chat.chat.add_notice(f"⚠ theme file skipped: {problem}", error=True)
+                await chat.chat.add_notice(f"⚠ theme: {problem}", error=True)
             problem = await asyncio.to_thread(self.controller.preload)
             if problem:
                 await chat.chat.add_notice(
@@ -130,6 +135,7 @@ class RLMApp(App):
         chat.set_read_only(None)
         opened = await self.controller.new_session()
         chat.set_title(f"rlm-tui · new session · {opened.session.session_id}")
+        chat.title_pending = True
         await self._note_isolation()
 
     async def _note_isolation(self) -> None:

@@ -6,7 +6,6 @@ so highlighting follows the theme. The chosen theme is remembered in the data fo
 
 from __future__ import annotations
 
-import json
 import tomllib
 from dataclasses import dataclass
 from importlib import resources
@@ -28,7 +27,6 @@ COLOURS = (
     "error",
     "boost",
 )
-STATE_FILE = "ui-state.json"
 
 
 @dataclass(frozen=True)
@@ -97,28 +95,13 @@ def load_all() -> tuple[list[ThemeSpec], list[str]]:
     return list(specs.values()), problems
 
 
-def _state_path() -> Path:
-    from rlm_tui.config import data_dir
-
-    return data_dir() / STATE_FILE
-
-
 def remembered_theme() -> str | None:
-    try:
-        return json.loads(_state_path().read_text()).get("theme")
-    except (OSError, ValueError, AttributeError):
-        return None
+    from rlm_tui.config import remembered
+
+    return remembered("theme")
 
 
 def remember_theme(name: str) -> None:
-    path = _state_path()
-    try:
-        state = json.loads(path.read_text()) if path.exists() else {}
-    except (OSError, ValueError):
-        state = {}
-    state["theme"] = name
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(state))
-    except OSError:
-        pass  # an unwritable data folder costs the user only the memory of the choice
+    from rlm_tui.config import remember
+
+    remember("theme", name)

@@ -30,6 +30,7 @@ class Node:
     tokens: int = 0
     cost: float | None = 0.0  # None: the price is unknown
     cached: bool = False
+    cost_complete: bool = True  # a total with calls of unknown price in it
     prompt: str = ""
     response: str = ""
     error: str = ""
@@ -123,6 +124,7 @@ class ViewModel:
         self.session_tokens = 0
         self.session_cost = 0.0
         self.session_cost_known = True
+        self.models: tuple[str, str] = ("", "")  # root and sub-model of the latest recorded turn
         self._messages: dict[str, list[dict[str, str]]] = {}  # prompt so far, per RLM node
         self._running: set[str] = set()  # ids of nodes still running (kept, not searched for)
 
@@ -173,6 +175,7 @@ class ViewModel:
 
     def _on_TurnStarted(self, e: Any, ch: Changes) -> None:
         self.turns[e.turn] = Turn(e.turn, e.user_message, e.t)
+        self.models = (e.root_model, e.sub_model)
         ch.new_turns.append(e.turn)
         first_line = e.user_message.strip().splitlines()[0] if e.user_message.strip() else ""
         self._node(
@@ -222,7 +225,7 @@ class ViewModel:
         node = self.nodes.get(e.node_id)
         if node is None:
             return
-        node.status = "error" if e.error else "ok"
+        node.status = ("cancelled" if e.error == "cancelled" else "error") if e.error else "ok"
         node.duration, node.response, node.error = e.duration, e.text, e.error or ""
         node.tokens, node.cost = _tokens(e.usage), e.cost_usd
         ch.nodes.add(node.id)
@@ -286,7 +289,11 @@ class ViewModel:
         node = self.nodes.get(e.node_id)
         if node is None:
             return
-        node.status = "error" if e.error else ("cached" if e.cached else "ok")
+        node.status = (
+            ("cancelled" if e.error == "cancelled" else "error")
+            if e.error
+            else ("cached" if e.cached else "ok")
+        )
         node.duration, node.response, node.error = e.duration, e.response or "", e.error or ""
         node.tokens, node.cost, node.cached = _tokens(e.usage), e.cost_usd, e.cached
         ch.nodes.add(node.id)
@@ -308,6 +315,7 @@ class ViewModel:
             node.status = {"ok": "ok", "stopped": "stopped"}.get(e.status, e.status)
             node.duration, node.tokens = e.duration, _tokens(e.usage)
             node.cost = (e.usage or {}).get("cost_usd")
+            node.cost_complete = bool((e.usage or {}).get("cost_complete", True))
             node.response = turn.answer or "" if turn else ""
             ch.nodes.add(node.id)
         for running in self.running_nodes():  # a cancelled or failed turn leaves nothing spinning

@@ -63,12 +63,22 @@ async def test_replay_runs_other_logs_to_the_end_and_reports_each_cell(trajector
     assert report.lines()[-1] == f"cells matched: {report.matched}/{len(recorded)}"
 
 
+def test_replay_rejects_what_is_not_a_fast_rlm_log(tmp_path, trajectories):
+    official = trajectories / "rlm" / "trace-log-example.jsonl"
+    done = subprocess.run([RLM, "replay", str(official)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "is an official rlm log" in done.stderr and "rlm view" in done.stderr
+
+
 def test_replay_rejects_what_is_not_a_log(tmp_path):
     bogus = tmp_path / "notes.txt"
     bogus.write_text("hello\n")
     done = subprocess.run([RLM, "replay", str(bogus)], capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
-    assert "not a fast-rlm JSONL log" in done.stderr
+    assert "replay takes a fast-rlm JSONL log" in done.stderr and "Traceback" not in done.stderr
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    done = subprocess.run([RLM, "replay", str(empty)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "is empty" in done.stderr
     missing = subprocess.run(
         [RLM, "replay", str(tmp_path / "nope.jsonl")], capture_output=True, text=True, timeout=60
     )

@@ -199,3 +199,112 @@ async def test_help_lists_every_binding_and_command(home):
             "/help",
         ):
             assert f"`{command}`" in text
+
+
+async def test_a_tree_node_opens_its_full_prompt_and_response(home):
+    app = make_app(
+        root=[repl("print(llm_query('what is the capital of France?'))"), "FINAL(Paris)"],
+        sub=lambda r: "Paris.",
+    )
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(app.startup_done.is_set, pilot)
+        await send(pilot, app, "capital?")
+        await wait_for(turn_done(app, 1), pilot)
+        tree = app.chat.tree
+        tree.focus()
+        tree.move_cursor(tree.tree_nodes["t1.i1.c1.s1"])
+        await pilot.press("enter")
+        await wait_for(lambda: app.screen.__class__.__name__ == "NodeDetailScreen", pilot)
+        prompt, response = (area.text for area in app.screen.query("TextArea"))
+        assert prompt == "what is the capital of France?" and response == "Paris."
+        await pilot.press("escape")
+        cell = app.chat.cells.query_one(CellWidget)
+        cell.focus()
+        await pilot.press("o")
+        await wait_for(lambda: app.screen.__class__.__name__ == "OutputScreen", pilot)
+        assert "Paris." in "\n".join(app.screen.query_one("Log").lines)
+
+
+async def test_forking_from_the_browser_continues_in_the_fork(home):
+    first = make_app(root=[repl("x = 1\nFINAL('one')"), repl("x = 2\nFINAL('two')")])
+    async with first.run_test(size=SIZE) as pilot:
+        await wait_for(first.startup_done.is_set, pilot)
+        await send(pilot, first, "set x to 1")
+        await wait_for(turn_done(first, 1), pilot)
+        await send(pilot, first, "set x to 2")
+        await wait_for(turn_done(first, 2), pilot)
+        original = first.controller.session.session_id
+        await first.action_quit()
+    app = make_app(root=[repl("FINAL(f'x={x}, turns={len(history) // 2}')")])
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(app.startup_done.is_set, pilot)
+        await pilot.press("ctrl+o")
+        await wait_for(lambda: app.screen.__class__.__name__ == "SessionsScreen", pilot)
+        await wait_for(lambda: app.screen.query_one("DataTable").row_count == 1, pilot)
+        await pilot.press("f")
+        await wait_for(lambda: app.screen.__class__.__name__ == "AskScreen", pilot)
+        app.screen.query_one("Input").value = "1"
+        await pilot.press("enter")
+        await wait_for(
+            lambda: (
+                app.controller.session is not None
+                and app.controller.session.session_id != original
+                and app.chat.read_only_id is None
+                and len(app.chat.model.turns) == 1
+            ),
+            pilot,
+        )
+        fork = app.controller.session.session_id
+        await send(pilot, app, "what is x?")
+        await wait_for(turn_done(app, 2), pilot)
+        await pilot.pause()
+        assert app.chat.chat.assistants[2].body.source == "x=1, turns=1"
+        store = app.controller.store
+        assert store.get(fork).parent_session == original and store.get(original).turns == 2
+        assert fork in str(app.chat.query_one("#title").render())
+
+
+async def test_keys_pressed_together_in_the_browser_never_quit_the_app(home):
+    first = make_app(root=[repl("FINAL('one')")])
+    async with first.run_test(size=SIZE) as pilot:
+        await wait_for(first.startup_done.is_set, pilot)
+        await send(pilot, first, "hi")
+        await wait_for(turn_done(first, 1), pilot)
+        await first.action_quit()
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(app.startup_done.is_set, pilot)
+        for keys in (("e", "r"), ("f", "r"), ("n", "d", "r")):
+            await pilot.press("ctrl+o")
+            await wait_for(lambda: app.screen.__class__.__name__ == "SessionsScreen", pilot)
+            await wait_for(lambda: app.screen.query_one("DataTable").row_count == 1, pilot)
+            await pilot.press(*keys)
+            await pilot.pause(0.2)
+            assert app.is_running
+            while app.screen.__class__.__name__ != "ChatScreen":
+                await pilot.press("escape")
+            assert app.is_running
+
+
+async def test_pane_keys_work_from_the_editor_and_refused_text_stays(home):
+    app = make_app(root=[repl("import time\ntime.sleep(60)")])
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(app.startup_done.is_set, pilot)
+        chat = app.chat
+        chat.query_one("#prompt").focus()
+        side = chat.query_one("#side")
+        before = side.styles.width
+        await pilot.press("f7")
+        assert side.styles.width != before
+        await pilot.press("f5")
+        assert chat.maximized is chat.chat
+        await pilot.press("f5")
+        assert chat.maximized is None
+        await send(pilot, app, "a slow one")
+        await wait_for(lambda: app.controller.busy, pilot)
+        prompt = chat.query_one("#prompt")
+        prompt.text = "a follow-up I typed meanwhile"
+        await pilot.press("enter")
+        assert prompt.text == "a follow-up I typed meanwhile"
+        await pilot.press("escape")
+        await wait_for(turn_done(app, 1), pilot)

@@ -31,15 +31,19 @@ _repr.maxlist = _repr.maxtuple = _repr.maxset = _repr.maxdict = 8
 _repr.maxlevel = 2
 
 
+def _count(n: int, unit: str) -> str:
+    return f"{n:,} {unit}" + ("" if n == 1 else "s")
+
+
 def _size(value: Any) -> str:
     if isinstance(value, str):
-        return f"{len(value):,} chars"
+        return _count(len(value), "char")
     if isinstance(value, (bytes, bytearray)):
-        return f"{len(value):,} bytes"
+        return _count(len(value), "byte")
     if isinstance(value, dict):
-        return f"{len(value):,} keys"
+        return _count(len(value), "key")
     try:
-        return f"{len(value):,} items"
+        return _count(len(value), "item")
     except Exception:
         return ""
 
@@ -72,8 +76,13 @@ def describe_history(history: Any) -> str:
     if not isinstance(history, list) or not history:
         return "no earlier turns"
     turns = [m.get("turn") for m in history if isinstance(m, dict) and m.get("turn") is not None]
-    span = f"turns {min(turns)}–{max(turns)}" if turns else "earlier turns"
-    return f"{len(history)} messages from {span}; read history[-2:] for the latest exchange"
+    if not turns:
+        span = "earlier turns"
+    elif min(turns) == max(turns):
+        span = f"turn {min(turns)}"
+    else:
+        span = f"turns {min(turns)}–{max(turns)}"
+    return f"{_count(len(history), 'message')} from {span}; read history[-2:] for the latest exchange"
 
 
 def rows(

@@ -51,17 +51,39 @@ class ChatScreen(Screen):
             tooltip="Browse, search, open, resume, fork, export and delete sessions",
         ),
         Binding("ctrl+r", "resume", "Resume", show=False, tooltip="Resume the session shown read-only"),
-        Binding("f2", "toggle_pane('cells')", "Cells", tooltip="Show or hide the cells pane"),
-        Binding("f3", "toggle_pane('tree')", "Calls", tooltip="Show or hide the call tree"),
-        Binding("f4", "toggle_pane('side')", "Side", show=False, tooltip="Show or hide both side panes"),
+        Binding("f2", "toggle_pane('cells')", "Cells", priority=True, tooltip="Show or hide the cells pane"),
+        Binding("f3", "toggle_pane('tree')", "Calls", priority=True, tooltip="Show or hide the call tree"),
+        Binding(
+            "f4",
+            "toggle_pane('side')",
+            "Side",
+            show=False,
+            priority=True,
+            tooltip="Show or hide both side panes",
+        ),
         Binding(
             "f5",
             "maximize_focused",
             "Maximize",
+            priority=True,
             tooltip="Maximize the focused pane (again, or Esc, to restore)",
         ),
-        Binding("f7", "resize_side(-1)", "Narrower side", show=False, tooltip="Make the side panes narrower"),
-        Binding("f8", "resize_side(1)", "Wider side", show=False, tooltip="Make the side panes wider"),
+        Binding(
+            "f7",
+            "resize_side(-1)",
+            "Narrower side",
+            show=False,
+            priority=True,
+            tooltip="Make the side panes narrower",
+        ),
+        Binding(
+            "f8",
+            "resize_side(1)",
+            "Wider side",
+            show=False,
+            priority=True,
+            tooltip="Make the side panes wider",
+        ),
         Binding("ctrl+l", "focus_prompt", "Editor", show=False, tooltip="Focus the message editor"),
         Binding("ctrl+t", "app.change_theme", "Theme", show=False, tooltip="Pick a theme"),
     ]
@@ -71,6 +93,7 @@ class ChatScreen(Screen):
         self.model = ViewModel()
         self.pump = EventPump(self.model, self.render_changes, lambda delay, fn: self.set_timer(delay, fn))
         self.read_only_id: str | None = None
+        self.title_pending = False  # a new session takes its title from its first message
         self.side_width = 1
         self.animate = True
 
@@ -132,6 +155,8 @@ class ChatScreen(Screen):
         status = self.query_one(StatusBar)
         config = self.controller.config
         status.root_model, status.sub_model = config.model, config.sub_model
+        if self.read_only_id and self.model.models[0]:  # a recorded session: the models it used
+            status.root_model, status.sub_model = self.model.models
         status.sandbox = self.app.sandbox_level
         status.mode = "read-only" if self.read_only_id else ""
         status.animate = self.animate
@@ -163,6 +188,13 @@ class ChatScreen(Screen):
         if changes.new_nodes:
             self.tree.add_nodes(changes.new_nodes)
         self.tree.refresh_nodes(changes.nodes)
+        if changes.new_turns and self.title_pending:
+            self.title_pending = False  # a session is named after its first message, as in the browser
+            from rlm_tui.store.derive import title_from
+
+            session = self.controller.session
+            sid = f" · {session.session_id}" if session is not None else ""
+            self.set_title(f"rlm-tui · {title_from(model.turns[changes.new_turns[0]].user)}{sid}")
         for number in sorted(changes.turns):
             turn = model.turns[number]
             if turn.status != "running" and number in self.chat.assistants:
@@ -173,6 +205,14 @@ class ChatScreen(Screen):
 
     async def show_recorded(self, events: list[Event], title: str) -> None:
         """Draw a recorded session (or a converted trajectory log) from its events at once."""
+        main = self.query_one("#main")
+        main.loading = True
+        try:
+            await self._show_recorded(events, title)
+        finally:
+            main.loading = False
+
+    async def _show_recorded(self, events: list[Event], title: str) -> None:
         await self.reset()
         changes = self.model.apply_all(events)
         await self.chat.show_history([self.model.turns[n] for n in sorted(self.model.turns)])
@@ -232,6 +272,7 @@ class ChatScreen(Screen):
     async def on_prompt_area_submitted(self, message: PromptArea.Submitted) -> None:
         text = message.text
         if text.startswith("/"):
+            self.query_one(PromptArea).clear()
             await self.run_command(text)
             return
         if self.read_only_id:
@@ -241,8 +282,11 @@ class ChatScreen(Screen):
             )
             return
         if self.controller.busy:
-            self.notify("A turn is running: Esc cancels it.", severity="warning")
+            self.notify(
+                "A turn is running: Esc cancels it. Your message stays in the editor.", severity="warning"
+            )
             return
+        self.query_one(PromptArea).clear()
         self.send(text)
 
     @work(exclusive=True, group="turn")
@@ -257,10 +301,11 @@ class ChatScreen(Screen):
                         f"attached {attachment.name} ({attachment.type}, {attachment.size:,})"
                     )
             await self.controller.send(text)
-        except ConfigError as exc:
+        except (ConfigError, OSError) as exc:
             await self.chat.add_notice(f"✗ {exc}", error=True)
-        except OSError as exc:
-            await self.chat.add_notice(f"✗ {exc}", error=True)
+            prompt = self.query_one(PromptArea)
+            if not prompt.text:  # nothing was sent: give the message back
+                prompt.text = text
         finally:
             await self.pump.flush()
             self.refresh_status()
@@ -289,8 +334,10 @@ class ChatScreen(Screen):
     async def cmd_load(self, args: list[str]) -> None:
         if not args:
             raise ValueError("usage: /load PATH [as NAME]")
-        name = args[2] if len(args) >= 3 and args[1] == "as" else None
-        attachment = await self.controller.attach(args[0], name)
+        name = None
+        if len(args) >= 3 and args[-2] == "as":
+            args, name = args[:-2], args[-1]
+        attachment = await self.controller.attach(" ".join(args), name)  # a path with spaces, unquoted
         await self.chat.add_notice(
             f"attached {attachment.name}: {attachment.type}, {attachment.size:,} {'chars' if attachment.type == 'str' else 'items'}"
             " — it is `context` now, and in `files`"
@@ -323,6 +370,8 @@ class ChatScreen(Screen):
         session = self.controller.session
         if session is None or session.turns == 0:
             raise ValueError("there is no turn to fork from yet")
+        if args and not args[0].isdigit():
+            raise ValueError(f"the turn is a number from 1 to {session.turns}, not {args[0]!r}")
         turn = int(args[0]) if args else session.turns
         new_id = self.controller.fork(turn)
         await self.app.resume_session(new_id)
@@ -330,8 +379,14 @@ class ChatScreen(Screen):
     async def cmd_export(self, args: list[str]) -> None:
         if self.controller.session is None:
             raise ValueError("no session to export yet")
-        fmt = args[0] if args and args[0] in ("md", "jsonl") else "md"
-        path = args[1] if len(args) > 1 else (args[0] if args and args[0] not in ("md", "jsonl") else None)
+        fmt, path = "md", None
+        if args and args[0] in ("md", "jsonl"):
+            fmt, args = args[0], args[1:]
+        elif args and "." not in args[0] and "/" not in args[0]:
+            raise ValueError(f"the format is md or jsonl, not {args[0]!r} (usage: /export [md|jsonl] [PATH])")
+        if args:
+            path = args[0]
+            fmt = "jsonl" if path.endswith(".jsonl") else fmt
         target = self.controller.export(fmt, path)
         await self.chat.add_notice(f"exported to {target}")
 
@@ -360,8 +415,15 @@ class ChatScreen(Screen):
         await self.app.start_new_session()
 
     async def action_resume(self) -> None:
-        if self.read_only_id:
-            await self.app.resume_session(self.read_only_id)
+        if self.read_only_id is None:
+            return
+        if self.app.view is not None:
+            self.notify(
+                "This is a trajectory log, not a recorded session: it can be viewed, not resumed.",
+                severity="warning",
+            )
+            return
+        await self.app.resume_session(self.read_only_id)
 
     def action_toggle_pane(self, pane: str) -> None:
         widget = self.query_one(f"#{pane}")
@@ -391,11 +453,12 @@ class ChatScreen(Screen):
         self.read_only_id = session_id
         prompt = self.query_one(PromptArea)
         prompt.disabled = session_id is not None
-        prompt.placeholder = (
-            "Read-only view · Ctrl+R resumes this session · Ctrl+N starts a new one"
-            if session_id
-            else "Ask anything · Enter sends · /help · @path attaches"
-        )
+        if session_id is None:
+            prompt.placeholder = "Ask anything · Enter sends · /help · @path attaches"
+        elif self.app.view is not None:
+            prompt.placeholder = "Read-only view of a trajectory log · Ctrl+N starts a new session"
+        else:
+            prompt.placeholder = "Read-only view · Ctrl+R resumes this session · Ctrl+N starts a new one"
         if session_id is None:
             prompt.focus()
         self.refresh_status()

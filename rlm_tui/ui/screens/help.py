@@ -39,7 +39,9 @@ class HelpScreen(ModalScreen[None]):
             "",
         ]
         lines += ["## Commands", "", "| command | does |", "|---|---|"]
-        lines += [f"| `{name}` | {text} |" for name, text in SLASH_COMMANDS.items()]
+        lines += [
+            f"| `{name}` | {text.replace('|', chr(92) + '|')} |" for name, text in SLASH_COMMANDS.items()
+        ]
         lines += [
             "",
             "`@path` in a message attaches that file or folder (Tab completes the path).",

@@ -4,6 +4,7 @@ keys to open it read-only, resume, fork, rename, export or delete it."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
 from datetime import datetime
 from pathlib import Path
@@ -41,13 +42,14 @@ class SessionsScreen(Screen):
         Binding("n", "rename", "Rename"),
         Binding("e", "export", "Export"),
         Binding("d", "delete", "Delete"),
-        Binding("slash", "search", "Search", show=False),
+        Binding("slash", "search", "Search"),
     ]
 
     def __init__(self) -> None:
         super().__init__()
         self.snippets: dict[str, str] = {}
         self._search_timer = None
+        self._busy = False  # a dialog is open, or the browser is closing
 
     def compose(self) -> ComposeResult:
         yield Static("Sessions", id="title")
@@ -86,7 +88,7 @@ class SessionsScreen(Screen):
         table.clear()
         for row in rows:
             table.add_row(
-                _clip(row.title or "(untitled)", 48),
+                _clip(row.title or "(untitled)", 34),
                 (row.root_model or "-").split("/", 1)[-1],
                 _when(row.updated),
                 str(row.turns),
@@ -124,7 +126,7 @@ class SessionsScreen(Screen):
             f"`{info.id}`  ",
             f"models: {info.root_model} / {info.sub_model}  ",
             f"created {_when(info.created)} · updated {_when(info.updated)}  ",
-            f"{info.turns} turns · {info.input_tokens + info.output_tokens:,} tokens · {info.cost_text()}",
+            f"{info.turns} turn{'' if info.turns == 1 else 's'} · {info.input_tokens + info.output_tokens:,} tokens · {info.cost_text()}",
         ]
         if info.parent_session:
             lines.append(f"  \nforked from `{info.parent_session}` at turn {info.parent_turn}")
@@ -149,69 +151,88 @@ class SessionsScreen(Screen):
         self.query_one("#search", Input).focus()
 
     def action_back(self) -> None:
+        if not self._busy:
+            self.app.pop_screen()
+
+    def _leave(self, kind: str, session_id: str) -> None:
+        """Close the browser and let the app open the session. The app's own worker does it: a
+        worker of this screen would be cancelled when the screen goes."""
+        self._busy = True
         self.app.pop_screen()
+        target = self.app.view_session if kind == "view" else self.app.resume_session
+        self.app.run_worker(target(session_id), exclusive=True, group="switch-session")
 
-    async def action_open(self) -> None:
-        if self.focused is self.query_one("#search"):
-            return
+    def action_open(self) -> None:
         session_id = self.selected_id()
-        if session_id:
-            self.app.pop_screen()
-            await self.app.view_session(session_id)
+        if session_id and not self._busy and self.focused is not self.query_one("#search"):
+            self._leave("view", session_id)
 
-    async def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
-        await self.action_open()
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        self.action_open()
 
-    async def action_resume(self) -> None:
+    def action_resume(self) -> None:
         session_id = self.selected_id()
-        if session_id:
-            self.app.pop_screen()
-            await self.app.resume_session(session_id)
+        if session_id and not self._busy:
+            self._leave("resume", session_id)
 
-    @work
+    async def _ask(self, dialog) -> object:
+        """One dialog at a time: keys pressed meanwhile (a paste of letters) do nothing."""
+        self._busy = True
+        try:
+            return await self.app.push_screen_wait(dialog)
+        finally:
+            self._busy = False
+
+    @work(exclusive=True, group="dialog")
     async def action_fork(self) -> None:
         session_id = self.selected_id()
-        if not session_id:
+        if not session_id or self._busy:
             return
         info = self.store.get(session_id)
-        answer = await self.app.push_screen_wait(
+        answer = await self._ask(
             AskScreen(f"Fork {info.title!r} at which turn (1..{info.turns})?", str(info.turns))
         )
         if not answer:
             return
-        try:
-            from rlm_tui.engine.session import new_session_id
+        from rlm_tui.engine.session import new_session_id
 
+        try:
             new_id = self.store.fork(session_id, int(answer), new_session_id())
         except ValueError as exc:
-            self.notify(str(exc), severity="error")
+            digits = answer.strip().isdigit()
+            self.notify(
+                str(exc) if digits else f"the turn is a number from 1 to {info.turns}, not {answer!r}",
+                severity="error",
+            )
             return
-        self.app.pop_screen()
-        await self.app.resume_session(new_id)
+        self._leave("resume", new_id)
 
-    @work
+    @work(exclusive=True, group="dialog")
     async def action_rename(self) -> None:
         session_id = self.selected_id()
-        if not session_id:
+        if not session_id or self._busy:
             return
-        title = await self.app.push_screen_wait(AskScreen("New title:", self.store.get(session_id).title))
+        title = await self._ask(AskScreen("New title:", self.store.get(session_id).title))
         if title:
             self.store.rename(session_id, title)
             await self.load_sessions(self.query_one("#search", Input).value)
+            table = self.query_one(DataTable)
+            with contextlib.suppress(Exception):  # keep the cursor on the renamed session
+                table.move_cursor(row=table.get_row_index(session_id))
 
-    @work
+    @work(exclusive=True, group="dialog")
     async def action_export(self) -> None:
         session_id = self.selected_id()
-        if not session_id:
+        if not session_id or self._busy:
             return
-        path = await self.app.push_screen_wait(
+        path = await self._ask(
             AskScreen("Export to (.md for Markdown, .jsonl for the rlm log format):", f"rlm-{session_id}.md")
         )
         if not path:
             return
         from rlm_tui.store.export import to_jsonl, to_markdown
 
-        target = Path(path).expanduser()
+        target = Path(path).expanduser().resolve()
         text = (
             to_jsonl(self.store, session_id)
             if target.suffix == ".jsonl"
@@ -224,10 +245,10 @@ class SessionsScreen(Screen):
             return
         self.notify(f"Exported to {target}")
 
-    @work
+    @work(exclusive=True, group="dialog")
     async def action_delete(self) -> None:
         session_id = self.selected_id()
-        if not session_id:
+        if not session_id or self._busy:
             return
         info = self.store.get(session_id)
         if session_id == getattr(self.app.controller.session, "session_id", None):
@@ -236,7 +257,7 @@ class SessionsScreen(Screen):
                 severity="warning",
             )
             return
-        if not await self.app.push_screen_wait(
+        if not await self._ask(
             ConfirmScreen(f"Delete {info.title!r} ({info.turns} turns)? This cannot be undone.", "Delete")
         ):
             return

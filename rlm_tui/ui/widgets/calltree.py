@@ -66,8 +66,8 @@ def node_label(node: Node, frame: int, colours: dict[str, str]) -> Text:
     if node.kind != "cell" and node.status != RUNNING:
         if node.cost is None:
             details.append("$?")
-        elif node.cost:
-            details.append(f"${node.cost:.4f}")
+        elif node.cost or not node.cost_complete:
+            details.append(f"${node.cost:.4f}" + ("" if node.cost_complete else "+?"))
     if node.duration is not None:
         details.append(f"{node.duration:.1f}s")
     if node.status not in (RUNNING, "ok", "cached"):
@@ -149,6 +149,11 @@ class CallTree(Tree[str]):
             from rlm_tui.ui.screens.detail import NodeDetailScreen
 
             self.app.push_screen(NodeDetailScreen(model_node))
+
+    def on_tree_node_selected(self, event: Tree.NodeSelected) -> None:
+        """A click on a node with nothing to fold (a sub-call, a cell) opens its detail."""
+        if not event.node.allow_expand:
+            self.action_open_detail()
 
     def action_expand_all(self) -> None:
         self.root.expand_all()

@@ -12,10 +12,12 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
-from textual.widgets import Static
+from textual.widgets import Button, Static
 
 from rlm_tui.ui.view_model import Cell
 
+PAGE = 12  # cells of a turn drawn at first; "show earlier" adds this many more
+CODE_LINES = 80  # of longer code the cell shows the start; the call tree's detail has all of it
 SHOW_HEAD = 1500  # characters of output shown before the cut marker
 SHOW_TAIL = 2500
 STATUS_GLYPH = {"running": "…", "ok": "✓", "error": "✗", "timeout": "⏱", "interrupted": "⊘", "crashed": "☠"}
@@ -75,8 +77,14 @@ class CellWidget(Vertical, can_focus=True):
         self.refresh_cell()
 
     def _code(self) -> Syntax:
+        lines = self.cell.code.rstrip().splitlines()
+        code = "\n".join(lines[:CODE_LINES])
+        if len(lines) > CODE_LINES:
+            code += (
+                f"\n# … {len(lines) - CODE_LINES} more lines (Enter on the cell in the call tree shows all)"
+            )
         return Syntax(
-            self.cell.code.rstrip(),
+            code,
             "python",
             theme=self.syntax,
             line_numbers=True,
@@ -106,17 +114,41 @@ class CellWidget(Vertical, can_focus=True):
 class CellsView(VerticalScroll):
     """The cells of one turn (the latest, or the one selected in the tree)."""
 
+    ALLOW_MAXIMIZE = True
+
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self.widgets: dict[str, CellWidget] = {}
         self.turn: int | None = None
         self.syntax = "monokai"
+        self._earlier: list[Cell] = []
 
     async def show_turn(self, turn: int, cells: list[Cell]) -> None:
+        """A turn's cells; of a turn with very many (a big trajectory log), the last PAGE first."""
         self.turn = turn
         self.widgets.clear()
+        self._earlier = cells[:-PAGE] if len(cells) > PAGE else []
         await self.remove_children()
-        await self.add_cells(cells)
+        if self._earlier:
+            await self.mount(
+                Button(f"Show {min(PAGE, len(self._earlier))} earlier cells", id="earlier-cells")
+            )
+        await self.add_cells(cells[-PAGE:])
+
+    async def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id != "earlier-cells":
+            return
+        event.stop()
+        batch, self._earlier = self._earlier[-PAGE:], self._earlier[:-PAGE]
+        new = [CellWidget(cell, self.syntax) for cell in batch]
+        for widget in new:
+            self.widgets[widget.cell.node_id] = widget
+        await self.mount_all(new, after=event.button)
+        if self._earlier:
+            event.button.label = f"Show {min(PAGE, len(self._earlier))} earlier cells"
+            await self.move_child(event.button, before=0)
+        else:
+            await event.button.remove()
 
     async def add_cells(self, cells: list[Cell]) -> None:
         new = []

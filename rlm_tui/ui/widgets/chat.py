@@ -16,6 +16,7 @@ from textual.widgets import Button, Markdown, Static
 
 from rlm_tui.ui.view_model import Turn
 
+USER_CHARS = 4000  # of a very long user message, the chat shows this much
 PAGE = 10  # turns shown at first in a long session; "show earlier" adds this many more
 
 
@@ -46,7 +47,12 @@ class UserMessage(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Static(f"You · turn {self.turn.number}", classes="who")
-        yield Markdown(self.turn.user, classes="body")
+        text = self.turn.user
+        if len(text) > USER_CHARS:  # a pasted book: the model has it in `context`; the chat shows its start
+            text = (
+                f"{text[:USER_CHARS].rstrip()}\n\n… _({len(self.turn.user) - USER_CHARS:,} more characters)_"
+            )
+        yield Markdown(text, classes="body")
 
 
 class AssistantMessage(Vertical):
@@ -139,6 +145,8 @@ class AssistantMessage(Vertical):
 
 class ChatView(VerticalScroll):
     """All turns of the session; stays scrolled to the newest output only while you are at the bottom."""
+
+    ALLOW_MAXIMIZE = True
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)

@@ -102,7 +102,7 @@ class PromptArea(TextArea):
         lines = self.text.split("\n")
         return "\n".join([*lines[:row], lines[row][:column]]) if lines else ""
 
-    def on_text_area_changed(self, event: TextArea.Changed) -> None:
+    def on_text_area_changed(self, event: TextArea.Changed | None) -> None:
         completion = self.completion
         if completion is None:
             return
@@ -126,7 +126,9 @@ class PromptArea(TextArea):
             if event.key == "tab":
                 event.stop()
                 event.prevent_default()
-                self._accept(completion)
+                self.on_text_area_changed(None)  # the choices for the text as it is now, not as last drawn
+                if completion.display:
+                    self._accept(completion)
                 return
             if event.key in ("down", "up"):
                 event.stop()
@@ -142,9 +144,8 @@ class PromptArea(TextArea):
             event.stop()
             event.prevent_default()
             text = self.text.strip()
-            if text:
+            if text:  # the screen clears the editor once it takes the message
                 self.post_message(self.Submitted(text))
-                self.clear()
             return
         if event.key in ("shift+enter", "ctrl+j"):
             event.stop()
