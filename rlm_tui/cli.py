@@ -182,6 +182,8 @@ def _cmd_sessions(args: argparse.Namespace) -> int:
         raise UsageError(f"unknown sessions command {action!r}")
     except (UnknownSession, ValueError) as exc:
         raise UsageError(str(exc)) from None
+    except BrokenPipeError:
+        raise  # `rlm sessions ... | head`: handled in main, quietly
     except OSError as exc:
         raise UsageError(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": ")) from None
     finally:
