@@ -4,6 +4,7 @@ fork, rename, delete."""
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,6 +20,9 @@ from rlm_tui.store.migrations import transaction
 from rlm_tui.store.recorder import FILE_PREFIX
 
 DB_FILE = "sessions.db"
+
+
+_FORK_SUFFIX = re.compile(r"( \(fork at turn \d+\))+$")  # a fork of a fork is named once
 
 
 class UnknownSession(LookupError):
@@ -299,7 +303,7 @@ class Store:
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     new_id,
-                    f"{source.title} (fork at turn {turn})",
+                    f"{_FORK_SUFFIX.sub('', source.title)} (fork at turn {turn})",
                     source.root_model,
                     source.sub_model,
                     now,

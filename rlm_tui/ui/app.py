@@ -58,8 +58,7 @@ class RLMApp(App):
         for spec in specs:
             self.register_theme(spec.theme)
             self.syntax_styles[spec.theme.name] = spec.syntax
-        wanted = self.config.theme if self.config.source("theme") != "default" else None
-        wanted = wanted or themes.remembered_theme() or self.config.theme
+        wanted = themes.pick(self._configured_theme()) or self.config.theme
         if wanted not in self.available_themes:
             self.theme_problems.append(
                 f"there is no theme {wanted!r} (themes: {', '.join(sorted(s.theme.name for s in specs))})"
@@ -67,12 +66,15 @@ class RLMApp(App):
             wanted = themes.DEFAULT
         self.theme = wanted
 
+    def _configured_theme(self) -> str | None:
+        return self.config.theme if self.config.source("theme") != "default" else None
+
     def syntax_style(self) -> str:
         theme = self.current_theme
         return self.syntax_styles.get(self.theme, "monokai" if theme is None or theme.dark else "default")
 
     def _theme_changed(self, theme: Any) -> None:
-        themes.remember_theme(self.theme)
+        themes.remember_theme(self.theme, self._configured_theme())
         for screen in self.screen_stack:
             if isinstance(screen, ChatScreen):
                 screen.cells.set_syntax(self.syntax_style())
@@ -168,6 +170,9 @@ class RLMApp(App):
 
     async def view_session(self, session_id: str) -> None:
         chat = self.chat
+        if self.controller.busy:  # the running turn's events would be drawn into the other session
+            self.notify("A turn is running: wait for it or cancel it (Esc) first.", severity="warning")
+            return
         info, events = await self.controller.recorded_events(session_id)
         await chat.show_recorded(events, f"rlm-tui · {info.title or info.id} (read-only)")
         chat.set_read_only(info.id)
@@ -187,11 +192,18 @@ class RLMApp(App):
             ("enter (calls)", "Open the node's full prompt and response"),
             ("o (cells)", "Open a cell's full output"),
             ("space (calls)", "Expand or collapse a node"),
+            ("E / C (calls)", "Expand or collapse every node"),
+            ("c / p / r (detail)", "Copy the whole node, its prompt, its response"),
+            ("ctrl+o then enter / r / f / n / e / d", "Sessions: open, resume, fork, rename, export, delete"),
         ]
         self.push_screen(HelpScreen(shown))
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
+        own = getattr(screen, "palette_commands", None)
+        if own is not None:  # the session browser has its own
+            yield from own()
+            return
         chat = self.chat
         yield SystemCommand("New session", "Start a new chat session", chat.action_new_session)
         yield SystemCommand(
@@ -209,23 +221,26 @@ class RLMApp(App):
         yield SystemCommand("Wider side panes", "F8", lambda: chat.action_resize_side(1))
         yield SystemCommand("Narrower side panes", "F7", lambda: chat.action_resize_side(-1))
         yield SystemCommand(
-            "REPL variables", "Show the variable table (/vars)", lambda: self.run_worker(chat.cmd_vars([]))
+            "Both side panes",
+            "Show or hide the cells and calls panes together (F4)",
+            lambda: chat.action_toggle_pane("side"),
         )
-        yield SystemCommand(
-            "Export as Markdown",
-            "Write this session to rlm-<id>.md",
-            lambda: self.run_worker(chat.cmd_export(["md"])),
-        )
-        yield SystemCommand(
-            "Export as JSONL",
-            "Write this session in the rlm log format",
-            lambda: self.run_worker(chat.cmd_export(["jsonl"])),
-        )
-        yield SystemCommand(
-            "Fork here",
-            "Continue from the last turn in a new session",
-            lambda: self.run_worker(chat.cmd_fork([])),
-        )
+        yield SystemCommand("Message editor", "Focus the editor (Ctrl+L)", chat.action_focus_prompt)
+        for title, help_text, text in [
+            ("Load a file", "Attach a file as `context` (/load PATH [as NAME])", "/load "),
+            ("Root model", "Switch the root model for the next turns (/model provider/name)", "/model "),
+            ("Sub-model", "Switch the model of sub-calls (/sub-model provider/name)", "/sub-model "),
+        ]:
+            yield SystemCommand(title, help_text, lambda text=text: chat.start_command(text))
+        for title, help_text, command in [
+            ("REPL variables", "Show the variable table (/vars)", "/vars"),
+            ("Export as Markdown", "Write this session to rlm-<id>.md (/export md)", "/export md"),
+            ("Export as JSONL", "Write this session in the rlm log format (/export jsonl)", "/export jsonl"),
+            ("Fork here", "Continue from the last turn in a new session (/fork)", "/fork"),
+        ]:
+            yield SystemCommand(
+                title, help_text, lambda command=command: self.run_worker(chat.run_command(command))
+            )
         yield SystemCommand("Help", "Keys and commands (F1)", self.show_help)
 
     async def action_quit(self) -> None:

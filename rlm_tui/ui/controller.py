@@ -108,6 +108,15 @@ class Controller:
         if self.opened is not None:
             opened, self.opened = self.opened, None
             await opened.close()
+            if not opened.resumed and opened.session.turns == 0:
+                await asyncio.to_thread(self._forget, opened.session)
+
+    def _forget(self, session: Any) -> None:
+        """A new session closed before its first turn leaves nothing behind (no row, no folder)."""
+        import shutil
+
+        self.store.delete(session.session_id)
+        shutil.rmtree(session.workdir, ignore_errors=True)
 
     async def close(self) -> None:
         await self.close_session()
@@ -156,15 +165,16 @@ class Controller:
             field = "root_model" if which == "model" else "sub_model"
             self.session.settings = dataclasses.replace(self.session.settings, **{field: model})
 
-    def fork(self, turn: int) -> str:
+    def fork(self, turn: int, session_id: str | None = None) -> str:
+        """Fork this session (or a recorded one) at a turn; returns the new session's id."""
         from rlm_tui.engine.session import new_session_id
 
-        return self.store.fork(self.session.session_id, turn, new_session_id())
+        return self.store.fork(session_id or self.session.session_id, turn, new_session_id())
 
-    def export(self, fmt: str, path: str | None) -> Path:
+    def export(self, fmt: str, path: str | None, session_id: str | None = None) -> Path:
         from rlm_tui.store.export import to_jsonl, to_markdown
 
-        sid = self.session.session_id
+        sid = session_id or self.session.session_id
         target = Path(path).expanduser() if path else Path(os.getcwd()) / f"rlm-{sid}.{fmt}"
         text = to_markdown(self.store, sid) if fmt == "md" else to_jsonl(self.store, sid)
         target.write_text(text, encoding="utf-8")

@@ -127,6 +127,7 @@ class ViewModel:
         self.models: tuple[str, str] = ("", "")  # root and sub-model of the latest recorded turn
         self._messages: dict[str, list[dict[str, str]]] = {}  # prompt so far, per RLM node
         self._running: set[str] = set()  # ids of nodes still running (kept, not searched for)
+        self._live: dict[int, list[Any]] = {}  # turn -> [tokens, cost, all priced] of calls so far
 
     # -- queries ---------------------------------------------------------------------------
 
@@ -138,6 +139,20 @@ class ViewModel:
         done = [i for i in self._running if self.nodes[i].status != RUNNING]
         self._running.difference_update(done)
         return [self.nodes[i] for i in self._running]
+
+    def live_usage(self, number: int) -> tuple[int, float, bool]:
+        """Tokens and cost of a running turn's finished calls so far (its TurnFinished has the
+        final figures)."""
+        tokens, cost, known = self._live.get(number, (0, 0.0, True))
+        return tokens, cost, known
+
+    def _count(self, turn: int, usage: dict[str, Any] | None, cost: float | None) -> None:
+        live = self._live.setdefault(turn, [0, 0.0, True])
+        live[0] += _tokens(usage)
+        if cost is None:
+            live[2] = False
+        else:
+            live[1] += cost
 
     def nodes_by_depth(self) -> dict[tuple[str, int], int]:
         counts: dict[tuple[str, int], int] = {}
@@ -229,6 +244,7 @@ class ViewModel:
         node.duration, node.response, node.error = e.duration, e.text, e.error or ""
         node.tokens, node.cost = _tokens(e.usage), e.cost_usd
         ch.nodes.add(node.id)
+        self._count(e.turn, e.usage, e.cost_usd)
         turn = self.turns.get(e.turn)
         if turn is not None and turn.draft_node == e.node_id and e.text:
             # the complete reply: after this batch's deltas are appended, the widget makes one final
@@ -297,6 +313,8 @@ class ViewModel:
         node.duration, node.response, node.error = e.duration, e.response or "", e.error or ""
         node.tokens, node.cost, node.cached = _tokens(e.usage), e.cost_usd, e.cached
         ch.nodes.add(node.id)
+        if not node.children and not e.cached:  # a child RLM's calls were counted as they finished
+            self._count(e.turn, e.usage, e.cost_usd)
 
     def _on_AnswerReady(self, e: Any, ch: Changes) -> None:
         turn = self.turns.get(e.turn)
@@ -322,6 +340,7 @@ class ViewModel:
             if running.id == e.node_id or running.id.startswith(e.node_id + "."):
                 running.status = "cancelled" if e.status == "cancelled" else "interrupted"
                 ch.nodes.add(running.id)
+        self._live.pop(e.turn, None)
         self.session_tokens += _tokens(e.usage)
         cost = (e.usage or {}).get("cost_usd")
         if cost is None or not (e.usage or {}).get("cost_complete", True):

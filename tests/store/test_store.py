@@ -222,6 +222,8 @@ def test_fork_copies_turns_up_to_n_and_leaves_the_original(store):
     assert {h.session_id for h in store.search("question")} == {"s1", "f1"}
     with pytest.raises(ValueError, match=r"turns 1\.\.4"):
         store.fork("s1", 9, "f2")
+    store.fork("f1", 1, "f3")  # a fork of a fork says which turn once, not twice
+    assert store.get("f3").title == "question 1 (fork at turn 1)"
 
 
 def test_resolve_rename_delete(store):

@@ -297,7 +297,10 @@ async def test_pane_keys_work_from_the_editor_and_refused_text_stays(home):
         await pilot.press("f7")
         assert side.styles.width != before
         await pilot.press("f5")
-        assert chat.maximized is chat.chat
+        assert chat.maximized is chat.query_one("#left")  # the chat fills the screen, the editor with it
+        await pilot.press("h", "i")
+        assert chat.query_one("#prompt").text == "hi"
+        chat.query_one("#prompt").text = ""
         await pilot.press("f5")
         assert chat.maximized is None
         await send(pilot, app, "a slow one")

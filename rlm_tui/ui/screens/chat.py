@@ -32,6 +32,28 @@ NOTICE_PREFIX = {
 }
 
 
+class ChatColumn(Vertical):
+    """The chat and the editor: maximized together, so typing goes on while the chat fills the screen."""
+
+    ALLOW_MAXIMIZE = True
+
+
+def attachments_in(text: str) -> list[str]:
+    """The files a message attaches with ``@path``. A word that looks like a path (it has a / or ~
+    or an extension) but names no file stops the message, so nothing is sent without it; other
+    words after an @ ("@alice") are text."""
+    paths = []
+    for word in text.split():
+        if not word.startswith("@") or len(word) == 1:
+            continue
+        path = word[1:]
+        if Path(path).expanduser().exists():
+            paths.append(path)
+        elif "/" in path or "~" in path or "." in path.rstrip(".,;:!?"):
+            raise FileNotFoundError(f"no such file: {path} (the message was not sent)")
+    return paths
+
+
 class ChatScreen(Screen):
     BINDINGS = [
         Binding(
@@ -102,7 +124,7 @@ class ChatScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Static("rlm-tui · new session", id="title", markup=False)
         with Horizontal(id="main"):
-            with Vertical(id="left"):
+            with ChatColumn(id="left"):
                 yield ChatView(id="chat")
                 yield CompletionList(id="completion")
                 yield PromptArea(
@@ -294,12 +316,11 @@ class ChatScreen(Screen):
         from rlm_tui.config import ConfigError
 
         try:
-            for word in text.split():
-                if word.startswith("@") and len(word) > 1 and Path(word[1:]).expanduser().exists():
-                    attachment = await self.controller.attach(word[1:])
-                    await self.chat.add_notice(
-                        f"attached {attachment.name} ({attachment.type}, {attachment.size:,})"
-                    )
+            for path in attachments_in(text):
+                attachment = await self.controller.attach(path)
+                await self.chat.add_notice(
+                    f"attached {attachment.name} ({attachment.type}, {attachment.size:,})"
+                )
             await self.controller.send(text)
         except (ConfigError, OSError) as exc:
             await self.chat.add_notice(f"✗ {exc}", error=True)
@@ -344,6 +365,8 @@ class ChatScreen(Screen):
         )
 
     async def cmd_vars(self, args: list[str]) -> None:
+        if self.read_only_id is not None:
+            raise ValueError("a read-only view has no REPL; Ctrl+R resumes the session to use its variables")
         table = await self.controller.var_table()
         from textual.widgets import Markdown
 
@@ -366,19 +389,29 @@ class ChatScreen(Screen):
     async def cmd_sessions(self, args: list[str]) -> None:
         self.action_sessions()
 
-    async def cmd_fork(self, args: list[str]) -> None:
+    def _shown_session(self) -> tuple[str, int]:
+        """The session on screen (live, or recorded and shown read-only) and its number of turns."""
+        if self.app.view is not None:
+            raise ValueError("this is a trajectory log file, not a recorded session")
+        if self.read_only_id is not None:
+            return self.read_only_id, len(self.model.turns)
         session = self.controller.session
         if session is None or session.turns == 0:
-            raise ValueError("there is no turn to fork from yet")
+            raise ValueError("this session has no turn yet")
+        return session.session_id, session.turns
+
+    async def cmd_fork(self, args: list[str]) -> None:
+        if self.controller.busy:
+            raise ValueError("a turn is running: wait for it or cancel it (Esc) first")
+        session_id, turns = self._shown_session()
         if args and not args[0].isdigit():
-            raise ValueError(f"the turn is a number from 1 to {session.turns}, not {args[0]!r}")
-        turn = int(args[0]) if args else session.turns
-        new_id = self.controller.fork(turn)
+            raise ValueError(f"the turn is a number from 1 to {turns}, not {args[0]!r}")
+        turn = int(args[0]) if args else turns
+        new_id = self.controller.fork(turn, session_id)
         await self.app.resume_session(new_id)
 
     async def cmd_export(self, args: list[str]) -> None:
-        if self.controller.session is None:
-            raise ValueError("no session to export yet")
+        session_id, _ = self._shown_session()
         fmt, path = "md", None
         if args and args[0] in ("md", "jsonl"):
             fmt, args = args[0], args[1:]
@@ -387,7 +420,7 @@ class ChatScreen(Screen):
         if args:
             path = args[0]
             fmt = "jsonl" if path.endswith(".jsonl") else fmt
-        target = self.controller.export(fmt, path)
+        target = self.controller.export(fmt, path, session_id)
         await self.chat.add_notice(f"exported to {target}")
 
     async def cmd_theme(self, args: list[str]) -> None:
@@ -440,7 +473,9 @@ class ChatScreen(Screen):
         while focused is not None and focused.id not in ("chat", "cells", "tree", "left"):
             focused = focused.parent  # type: ignore[assignment]
         if focused is not None:
-            self.maximize(focused if focused.id != "left" else self.chat)
+            self.maximize(
+                focused if focused.id not in ("left", "chat") else self.query_one("#left"), container=False
+            )
 
     def action_resize_side(self, step: int) -> None:
         self.side_width = max(0, min(len(SIDE_WIDTHS) - 1, self.side_width + step))
@@ -448,6 +483,16 @@ class ChatScreen(Screen):
 
     def action_focus_prompt(self) -> None:
         self.query_one(PromptArea).focus()
+
+    def start_command(self, text: str) -> None:
+        """Put the start of a slash command in the editor (from the palette), to be completed."""
+        prompt = self.query_one(PromptArea)
+        if prompt.disabled:
+            self.notify("This is a read-only view: Ctrl+R resumes it, Ctrl+N starts a new session.")
+            return
+        prompt.text = text
+        prompt.move_cursor(prompt.document.end)
+        prompt.focus()
 
     def set_read_only(self, session_id: str | None) -> None:
         self.read_only_id = session_id

@@ -30,6 +30,17 @@ def _clip(text: str, n: int) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
 
 
+def _models(root: str | None, sub: str | None) -> str:
+    """Root and sub-model without their provider, the sub-model's name shortened where it shares a
+    family prefix with the root's ("claude-sonnet-5-5 / haiku-5-5")."""
+    root_name = (root or "-").split("/", 1)[-1]
+    sub_name = (sub or "-").split("/", 1)[-1]
+    family = root_name.split("-", 1)[0] + "-"
+    if sub_name.startswith(family) and len(sub_name) > len(family):
+        sub_name = sub_name[len(family) :]
+    return _clip(f"{root_name} / {sub_name}", 36)
+
+
 class SessionTable(DataTable):
     BINDINGS = [Binding("enter", "select_cursor", "Open", show=True)]
 
@@ -62,7 +73,7 @@ class SessionsScreen(Screen):
 
     async def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        table.add_columns("Title", "Model", "Updated", "Turns", "Cost")
+        table.add_columns("Title", "Models (root / sub)", "Updated", "Turns", "Cost")
         table.focus()
         await self.load_sessions()
 
@@ -88,8 +99,8 @@ class SessionsScreen(Screen):
         table.clear()
         for row in rows:
             table.add_row(
-                _clip(row.title or "(untitled)", 34),
-                (row.root_model or "-").split("/", 1)[-1],
+                ("⑂ " if row.parent_session else "") + _clip(row.title or "(untitled)", 34),
+                _models(row.root_model, row.sub_model),
                 _when(row.updated),
                 str(row.turns),
                 row.cost_text(),
@@ -103,6 +114,25 @@ class SessionsScreen(Screen):
                 if not query
                 else "_Nothing found._"
             )
+
+    def palette_commands(self):
+        from textual.app import SystemCommand
+
+        for title, help_text, action in [
+            (
+                "Open read-only",
+                "Show the selected session's turns, cells and calls (Enter)",
+                self.action_open,
+            ),
+            ("Resume", "Continue the selected session, with its REPL variables (r)", self.action_resume),
+            ("Fork at a turn", "A new session from the selected one's turn N (f)", self.action_fork),
+            ("Rename", "Give the selected session a new title (n)", self.action_rename),
+            ("Export", "Write the selected session as Markdown or JSONL (e)", self.action_export),
+            ("Delete", "Delete the selected session, after asking (d)", self.action_delete),
+            ("Search", "Full-text search over messages and code (/)", self.action_search),
+            ("Back to the chat", "Close the browser (Esc)", self.action_back),
+        ]:
+            yield SystemCommand(title, help_text, action)
 
     def selected_id(self) -> str | None:
         table = self.query_one(DataTable)
@@ -154,9 +184,21 @@ class SessionsScreen(Screen):
         if not self._busy:
             self.app.pop_screen()
 
+    def _turn_running(self) -> bool:
+        """While a turn runs, the chat stays on it: opening another session would mix their events."""
+        if self.app.controller.busy:
+            self.notify(
+                "A turn is running in the chat: wait for it, or go back (Esc) and cancel it (Esc), first.",
+                severity="warning",
+            )
+            return True
+        return False
+
     def _leave(self, kind: str, session_id: str) -> None:
         """Close the browser and let the app open the session. The app's own worker does it: a
         worker of this screen would be cancelled when the screen goes."""
+        if self._turn_running():
+            return
         self._busy = True
         self.app.pop_screen()
         target = self.app.view_session if kind == "view" else self.app.resume_session
@@ -186,7 +228,7 @@ class SessionsScreen(Screen):
     @work(exclusive=True, group="dialog")
     async def action_fork(self) -> None:
         session_id = self.selected_id()
-        if not session_id or self._busy:
+        if not session_id or self._busy or self._turn_running():
             return
         info = self.store.get(session_id)
         answer = await self._ask(

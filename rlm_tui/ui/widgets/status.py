@@ -11,6 +11,9 @@ from rlm_tui.ui.widgets.calltree import short_model, tokens_text
 
 
 def money(value: float, known: bool = True) -> str:
+    """A cost; "+?" when some calls have no known price, "$?" when none has."""
+    if not known and not value:
+        return "$?"
     return f"${value:.4f}" + ("" if known else "+?")
 
 
@@ -30,11 +33,11 @@ class StatusBar(Static):
         if turn is not None:
             usage = turn.usage or {}
             if turn.status == "running":
-                tokens = sum(
-                    n.tokens for n in self.model.nodes.values() if n.id.split(".")[0] == f"t{turn.number}"
-                )
+                tokens, cost, known = self.model.live_usage(turn.number)
                 elapsed = f" · {time.time() - turn.started:.0f}s" if self.animate else ""
-                parts.append(f"turn {turn.number}: {tokens_text(tokens)} running{elapsed}")
+                parts.append(
+                    f"turn {turn.number}: {tokens_text(tokens)} {money(cost, known)} running{elapsed}"
+                )
             else:
                 tokens = sum(
                     int(usage.get(k) or 0)
@@ -44,9 +47,15 @@ class StatusBar(Static):
                 cost_text = "$?" if cost is None else money(cost, usage.get("cost_complete", True))
                 duration = f" · {turn.duration:.1f}s" if turn.duration is not None else ""
                 parts.append(f"turn {turn.number}: {tokens_text(tokens)} {cost_text}{duration}")
-        parts.append(
-            f"session {tokens_text(self.model.session_tokens)} {money(self.model.session_cost, self.model.session_cost_known)}"
+        tokens, cost, known = (
+            self.model.session_tokens,
+            self.model.session_cost,
+            self.model.session_cost_known,
         )
+        if turn is not None and turn.status == "running":  # the running turn counts as it goes
+            live_tokens, live_cost, live_known = self.model.live_usage(turn.number)
+            tokens, cost, known = tokens + live_tokens, cost + live_cost, known and live_known
+        parts.append(f"session {tokens_text(tokens)} {money(cost, known)}")
         parts.append(f"sandbox: {self.sandbox}")
         if self.mode:
             parts.append(self.mode)

@@ -1,0 +1,174 @@
+"""What the app refuses or explains instead of doing the wrong thing: opening another session while
+a turn runs, palette commands that cannot apply, a missing @file, a theme set in two places; and
+what it counts while a turn runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rlm_tui.ui.widgets.status import money
+from tests.engine.conftest import repl
+from tests.ui.conftest import make_app, send, turn_done, wait_for
+
+SIZE = (140, 40)
+SLOW = repl("import time\ntime.sleep(60)")
+
+
+def notices(app) -> list[str]:
+    return [str(w.render()) for w in app.chat.chat.query(".notice")]
+
+
+async def record_a_session(text: str, answer: str) -> str:
+    first = make_app(root=[repl(f"FINAL({answer!r})")])
+    async with first.run_test(size=SIZE) as pilot:
+        await wait_for(first.startup_done.is_set, pilot)
+        await send(pilot, first, text)
+        await wait_for(turn_done(first, 1), pilot)
+        session_id = first.controller.session.session_id
+        await first.action_quit()
+    return session_id
+
+
+async def test_another_session_does_not_open_over_a_running_turn(home):
+    recorded = await record_a_session("the recorded question", "the recorded answer")
+    app = make_app(root=[SLOW])
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(app.startup_done.is_set, pilot)
+        await send(pilot, app, "a slow live question")
+        await wait_for(lambda: app.controller.busy, pilot)
+        await pilot.press("ctrl+o")
+        await wait_for(lambda: app.screen.__class__.__name__ == "SessionsScreen", pilot)
+        table = app.screen.query_one("DataTable")
+        await wait_for(lambda: table.row_count >= 1, pilot)
+        table.move_cursor(row=table.get_row_index(recorded))
+        for key in ("enter", "r", "f"):  # open, resume, fork: each refused while the turn runs
+            await pilot.press(key)
+            await pilot.pause()
+            assert app.screen.__class__.__name__ == "SessionsScreen"
+        await app.view_session(recorded)  # the app's own entry point refuses too
+        assert app.chat.read_only_id is None
+        assert app.chat.model.turns[1].user == "a slow live question"
+        await pilot.press("escape")  # back to the chat
+        await pilot.press("escape")  # cancel the turn
+        await wait_for(turn_done(app, 1), pilot)
+        assert app.controller.busy is False
+
+
+async def test_palette_commands_that_cannot_apply_say_why(home):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(app.startup_done.is_set, pilot)
+        commands = {c.title: c.callback for c in app.get_system_commands(app.chat)}
+        commands["Fork here"]()
+        commands["Export as Markdown"]()
+        await wait_for(lambda: len([n for n in notices(app) if "no turn yet" in n]) == 2, pilot)
+        assert app.is_running
+        commands["Load a file"]()
+        assert app.chat.query_one("#prompt").text == "/load "
+
+
+async def test_export_and_fork_in_a_read_only_view_act_on_the_session_shown(home, tmp_path):
+    recorded = await record_a_session("the recorded question", "the recorded answer")
+    app = make_app(root=[repl("FINAL('a live answer')")])
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(app.startup_done.is_set, pilot)
+        await send(pilot, app, "a live question")
+        await wait_for(turn_done(app, 1), pilot)
+        live = app.controller.session.session_id
+        await app.view_session(recorded)
+        assert app.chat.read_only_id == recorded
+        out = tmp_path / "shown.md"
+        await app.chat.run_command(f"/export md {out}")
+        text = out.read_text()
+        assert "the recorded question" in text and "a live question" not in text
+        await app.chat.run_command("/vars")
+        assert any("read-only view has no REPL" in n for n in notices(app))
+        await app.chat.run_command("/fork 1")
+        await wait_for(lambda: app.controller.session is not None and app.chat.read_only_id is None, pilot)
+        fork = app.controller.store.get(app.controller.session.session_id)
+        assert fork.parent_session == recorded and fork.parent_session != live
+
+
+async def test_a_missing_at_file_stops_the_message_and_keeps_it(home, tmp_path):
+    real = tmp_path / "real.txt"
+    real.write_text("some text")
+    app = make_app(root=[repl("FINAL(', '.join(sorted(files)))")])
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(app.startup_done.is_set, pilot)
+        message = f"compare @{real} with @{tmp_path}/nope.txt"
+        await send(pilot, app, message)
+        await wait_for(lambda: any("no such file" in n for n in notices(app)), pilot)
+        assert app.chat.query_one("#prompt").text == message
+        assert app.chat.model.turns == {} and app.controller.session.attachments == {}
+        await send(pilot, app, f"thanks @alice, now read @{real}")  # "@alice" is just text
+        await wait_for(turn_done(app, 1), pilot)
+        assert app.chat.model.turns[1].answer == "real.txt"
+
+
+async def test_the_status_bar_counts_a_running_turn(home):
+    app = make_app(
+        root=[repl("print(llm_query('a sub question'))\nimport time\ntime.sleep(60)")],
+        sub=lambda r: "sub answer",
+    )
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(app.startup_done.is_set, pilot)
+        await send(pilot, app, "go")
+        model = app.chat.model
+        await wait_for(
+            lambda: any(n.kind == "llm" and n.status != "running" for n in model.nodes.values()), pilot
+        )
+        await app.chat.pump.flush()
+        app.chat.refresh_status()
+        tokens, cost, known = model.live_usage(1)
+        assert tokens > 0  # the root iteration and the sub-call, before the turn ends
+        status = str(app.chat.query_one("#status").render())
+        assert f"{money(cost, known)} running" in status
+        assert "session " in status and money(cost, known) in status.split("session ")[1]
+        await pilot.press("escape")
+        await wait_for(turn_done(app, 1), pilot)
+
+
+async def test_a_theme_picked_in_the_app_wins_until_the_config_names_another(home):
+    config = Path(home) / "config.toml"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text('theme = "rlm-light"\n')
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(app.startup_done.is_set, pilot)
+        assert app.theme == "rlm-light"
+        await send(pilot, app, "/theme rlm-solarized")
+        await wait_for(lambda: app.theme == "rlm-solarized", pilot)
+    again = make_app()
+    async with again.run_test(size=SIZE) as pilot:
+        await wait_for(again.startup_done.is_set, pilot)
+        assert again.theme == "rlm-solarized"  # the pick outlives a restart with the same config
+    config.write_text('theme = "rlm-high-contrast"\n')
+    edited = make_app()
+    async with edited.run_test(size=SIZE) as pilot:
+        await wait_for(edited.startup_done.is_set, pilot)
+        assert edited.theme == "rlm-high-contrast"  # a config edited since wins
+
+
+async def test_a_session_left_before_its_first_turn_leaves_nothing(home):
+    app = make_app(root=[repl("FINAL('ok')")])
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(app.startup_done.is_set, pilot)
+        empty = app.controller.session
+        assert empty.workdir.is_dir()
+        await pilot.press("ctrl+n")
+        await wait_for(
+            lambda: app.controller.session is not None and app.controller.session is not empty, pilot
+        )
+        assert not empty.workdir.exists()
+        store = app.controller.store
+        assert (
+            store.conn.execute("SELECT count(*) FROM sessions WHERE id = ?", (empty.session_id,)).fetchone()[
+                0
+            ]
+            == 0
+        )
+        await send(pilot, app, "keep this one")
+        await wait_for(turn_done(app, 1), pilot)
+        kept = app.controller.session
+        await app.action_quit()
+    assert kept.workdir.is_dir()
