@@ -63,7 +63,10 @@ def _model_flags(parser: argparse.ArgumentParser, *, sub: bool = False) -> None:
         help="API base URL for the root model (Ollama, vLLM, a proxy)",
     )
     group.add_argument(
-        "--sub-api-base", metavar="URL", default=default, help="API base URL for the sub-model"
+        "--sub-api-base",
+        metavar="URL",
+        default=default,
+        help="API base URL for the sub-model (default: --api-base, if the sub-model has the root's provider)",
     )
 
 

@@ -155,9 +155,18 @@ def _coerce(name: str, raw: Any, where: str) -> Any:
     return value
 
 
-def _line_of(text: str, key: str) -> int | None:
-    match = re.search(rf"^[ \t]*{re.escape(key)}[ \t]*=", text, re.M)
-    return text.count("\n", 0, match.start()) + 1 if match else None
+def _line_of(text: str, key: str, section: str | None = None) -> int | None:
+    """The line of ``key = ...`` inside its own ``[section]`` (None: the top, before any header),
+    so the same key in two sections is found where it is."""
+    header = re.compile(r"^[ \t]*\[+[ \t]*([^\]]*?)[ \t]*\]+[ \t]*(#.*)?$")
+    assignment = re.compile(rf"^[ \t]*[\"']?{re.escape(key)}[\"']?[ \t]*=")
+    current: str | None = None
+    for number, line in enumerate(text.splitlines(), 1):
+        if match := header.match(line):
+            current = match.group(1).strip("\"'")
+        elif current == section and assignment.match(line):
+            return number
+    return None
 
 
 def _read_file(path: Path) -> dict[str, tuple[Any, str]]:
@@ -175,9 +184,10 @@ def _read_file(path: Path) -> dict[str, tuple[Any, str]]:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     values: dict[str, tuple[Any, str]] = {}
     for section, content in data.items():
+        table = section if isinstance(content, dict) else None
         items = content.items() if isinstance(content, dict) else [(section, content)]
         for key, value in items:
-            line = _line_of(text, key)
+            line = _line_of(text, key, table)
             where = f"{path}, line {line}" if line else str(path)
             if key not in FIELDS:
                 known = ", ".join(sorted(FIELDS))
@@ -239,6 +249,21 @@ def remembered(key: str) -> Any:
         return None
 
 
+def configured_theme(config: Config) -> str | None:
+    """The theme the config file or environment names (None when it is the default)."""
+    return config.theme if config.source("theme") != "default" else None
+
+
+def picked_theme(config: Config) -> str | None:
+    """The theme last picked in the app, unless the config file or environment has named another
+    since: a pick remembers the configured theme it overrode."""
+    configured = configured_theme(config)
+    picked = remembered("theme")
+    if picked and remembered("theme_configured") == configured:
+        return picked
+    return configured or picked
+
+
 def remember(key: str, value: Any) -> None:
     import json
 
@@ -260,7 +285,13 @@ def describe(config: Config) -> list[tuple[str, str, str]]:
     rows = []
     for name in FIELDS:
         value, source = getattr(config, name), config.source(name)
-        if name == "theme" and source == "default" and remembered("theme"):
-            value, source = remembered("theme"), f"picked in the app, {data_dir() / UI_STATE}"
+        if name == "theme" and (picked := picked_theme(config)) and picked != value:
+            value, source = picked, f"picked in the app, {data_dir() / UI_STATE}"
+        if name == "sub_api_base" and value is None and config.api_base and _same_provider(config):
+            value, source = config.api_base, "api_base: the sub-model has the root model's provider"
         rows.append((name, "(unset)" if value is None else str(value), source))
     return rows
+
+
+def _same_provider(config: Config) -> bool:
+    return config.model.split("/", 1)[0] == config.sub_model.split("/", 1)[0]

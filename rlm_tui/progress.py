@@ -21,7 +21,8 @@ class ProgressLine:
         self.sub_calls = 0
         self.tokens = 0
         self.cost = 0.0
-        self.cost_unknown = False
+        self.cost_unknown = False  # some call had no price
+        self.cost_known = False  # some call had one
         self._last_draw = 0.0
         self._drawn = False
 
@@ -45,6 +46,7 @@ class ProgressLine:
                 self.cost_unknown = True
             else:
                 self.cost += event.cost_usd
+                self.cost_known = True
         elif kind == "Notice" and event.kind in NOTICE_KINDS:
             self._print_line(f"rlm: {event.message}")
         if kind == "ModelDelta":
@@ -52,7 +54,10 @@ class ProgressLine:
         self._draw()
 
     def text(self) -> str:
-        cost = f"${self.cost:.4f}" + ("+?" if self.cost_unknown else "")
+        if self.cost_unknown and not self.cost_known:
+            cost = "cost unknown"  # never "$0.0000+?": nothing was priced at all
+        else:
+            cost = f"${self.cost:.4f}" + ("+?" if self.cost_unknown else "")
         elapsed = time.monotonic() - self.started
         return (
             f"iteration {self.iterations} | sub-calls {self.sub_calls} | {self.tokens:,} tokens | {cost} | "

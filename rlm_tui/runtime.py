@@ -29,6 +29,7 @@ def make_router(config: Config):  # -> ModelRouter
     return ModelRouter(
         api_base=config.api_base,
         sub_api_base=config.sub_api_base,
+        root_model=config.model,
         policy=RetryPolicy(max_retries=config.max_retries, base_delay=config.retry_base_delay),
         timeout=config.request_timeout,
     )

@@ -192,6 +192,20 @@ class TurnContext:
 
         return report
 
+    def charge(self, model: str, cost_usd: float | None, node_id: str, parent_id: str | None) -> None:
+        """Count a call's cost against the turn's budget. A call without a price cannot be counted:
+        with a cost limit set, say so once per model, and let the turn go on."""
+        limit = self.settings.limits.max_cost_usd
+        if cost_usd is None and limit is not None:
+            self.notice_once(
+                f"unpriced:{model}",
+                node_id,
+                parent_id,
+                "limit",
+                f"the cost limit (${limit:g}) cannot be enforced for {model}: its price is unknown",
+            )
+        self.budget.charge(cost_usd)
+
     def notice_once(self, key: str, node_id: str, parent_id: str | None, kind: str, message: str) -> None:
         if key in self.notices_sent:
             return

@@ -92,10 +92,7 @@ def cell_feedback(
     stop_note: str | None = None,
 ) -> str:
     """What the model sees after its cells ran: each cell's (number, status, output)."""
-    parts = []
-    for number, status, text in outputs:
-        label = f"Cell {number} output" if status == "ok" else f"Cell {number} ({status})"
-        parts.append(f"{label}:\n```text\n{text.rstrip() or '(no output)'}\n```")
+    parts = _cell_outputs(outputs)
     if skipped:
         parts.append(f"The {skipped} block(s) after the failing cell were not run.")
     if stop_note:
@@ -120,11 +117,21 @@ FINAL_VAR_MISSING = (
 )
 
 
-def best_answer_request(detail: str) -> str:
-    return (
+def _cell_outputs(outputs: list[tuple[int, str, str]]) -> list[str]:
+    parts = []
+    for number, status, text in outputs:
+        label = f"Cell {number} output" if status == "ok" else f"Cell {number} ({status})"
+        parts.append(f"{label}:\n```text\n{text.rstrip() or '(no output)'}\n```")
+    return parts
+
+
+def best_answer_request(detail: str, outputs: list[tuple[int, str, str]] | None = None) -> str:
+    """The one last request after a limit; ``outputs`` are the cells the model has not seen yet."""
+    ask = (
         f"Stop: {detail}. Do not write any more code. From what you have learned so far, give your best "
         "final answer now, as plain text. Say briefly what remains uncertain."
     )
+    return "\n\n".join([*_cell_outputs(outputs or []), ask])
 
 
 def limit_note(limit: str, detail: str) -> str:

@@ -61,6 +61,7 @@ class RLMRun:
         self.tally = UsageTally()  # this node's own model calls (the turn's tally has them all)
         self._first_cell = True
         self._sent = 0  # messages already reported in ModelStarted events
+        self._unseen_outputs: list[tuple[int, str, str]] = []  # cells run when a limit was reached
 
     async def run(self) -> RunOutcome:
         limits = self.ctx.settings.limits
@@ -108,7 +109,12 @@ class RLMRun:
             if result.status != "ok":
                 skipped = len(blocks) - index
                 break
-        ctx.check()
+        try:
+            ctx.check()
+        except LimitReached:
+            # The best-answer request must still show the output of the cells that crossed the limit.
+            self._unseen_outputs = outputs
+            raise
         stop_note = None
         if reply.stop_reason in ("max_tokens", "length"):
             stop_note = "Your reply was cut off at the output token limit; write shorter replies."
@@ -176,7 +182,6 @@ class RLMRun:
             raise
         ctx.tally.add(self.depth, completion.usage)
         self.tally.add(self.depth, completion.usage)
-        ctx.budget.charge(completion.usage.cost_usd)
         ctx.event(
             ModelFinished,
             node,
@@ -187,6 +192,7 @@ class RLMRun:
             cost_usd=completion.usage.cost_usd,
             duration=time.perf_counter() - started,
         )
+        ctx.charge(self.model, completion.usage.cost_usd, node, self.node)
         return completion
 
     async def _run_cell(self, iteration_node: str, iteration: int, index: int, code: str) -> CellResult:
@@ -254,7 +260,9 @@ class RLMRun:
         ctx.event(Notice, self.node, self.parent, kind="limit", message=note, data={"limit": limit.limit})
         if ctx.cancelled:
             raise TurnCancelled()
-        self.messages.append(Message("user", prompts.best_answer_request(limit.detail)))
+        request = prompts.best_answer_request(limit.detail, self._unseen_outputs)
+        self._unseen_outputs = []
+        self.messages.append(Message("user", request))
         try:
             reply = await self._ask(
                 f"{self.node}.best", 0, purpose="best_answer", timeout=ctx.settings.best_answer_seconds

@@ -140,7 +140,7 @@ class SubCalls:
             )
             completion = await ctx.call_model(request)
             ctx.tally.add(depth, completion.usage)
-            ctx.budget.charge(completion.usage.cost_usd)
+            ctx.charge(model, completion.usage.cost_usd, node, parent)
             return completion.text, completion.usage
 
         return await self._tracked(

@@ -81,5 +81,9 @@ class ModelClient(Protocol):
 
 
 def estimate_tokens(text: str) -> int:
-    """A fast, slightly generous token estimate (about 4 characters a token for English)."""
-    return (len(text) + 3) // 4
+    """A fast, slightly generous token estimate: about 4 characters a token for ASCII text, and a
+    token for each other character (CJK text is near one token a character, not a quarter)."""
+    if text.isascii():
+        return (len(text) + 3) // 4
+    ascii_chars = len(text.encode("ascii", "ignore"))  # C speed even for megabytes
+    return (ascii_chars + 3) // 4 + len(text) - ascii_chars

@@ -1,5 +1,7 @@
 """The model client the app uses: routes anthropic/* to the Anthropic SDK and everything else to
-litellm, with retries. The root model and the sub-model may each have their own API base."""
+litellm, with retries. The root model and the sub-model may each have their own API base; with
+only the root's set, a sub-call of the root model's provider uses it too (a key for that endpoint
+is never sent to the provider's public one)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from typing import Any
 
 from rlm_tui.llm import pricing
 from rlm_tui.llm.base import Completion, ModelRequest, TextDelta
+from rlm_tui.llm.models import provider_of
 from rlm_tui.llm.retry import RetryPolicy, stream_with_retries
 
 
@@ -17,18 +20,32 @@ class ModelRouter:
         *,
         api_base: str | None = None,
         sub_api_base: str | None = None,
+        root_model: str | None = None,
         policy: RetryPolicy | None = None,
         timeout: float = 600.0,
     ) -> None:
         self.api_base = api_base
         self.sub_api_base = sub_api_base
+        # Given, or learnt from the root model's own calls (every turn starts with one).
+        self.root_model = root_model
         self.policy = policy or RetryPolicy()
         self.timeout = timeout
         self._backends: dict[tuple[str, str | None], Any] = {}
 
+    def base_for(self, request: ModelRequest) -> str | None:
+        """Depth 0 is the root model; sub-calls and child RLMs (depth > 0) use the sub-model's base,
+        or, when that is unset, the root's base if they go to the root model's provider."""
+        if request.depth == 0:
+            self.root_model = request.model
+            return self.api_base
+        if self.sub_api_base:
+            return self.sub_api_base
+        if self.root_model is not None and provider_of(request.model) == provider_of(self.root_model):
+            return self.api_base
+        return None
+
     def _backend(self, request: ModelRequest) -> Any:
-        # Depth 0 is the root model; sub-calls and child RLMs (depth > 0) use the sub-model's base.
-        base = self.api_base if request.depth == 0 else self.sub_api_base
+        base = self.base_for(request)
         anthropic = request.model.startswith("anthropic/")
         key = ("anthropic" if anthropic else "litellm", base)
         if key not in self._backends:

@@ -1,9 +1,11 @@
 """Starting a worker process, and how isolated it is.
 
 Where bubblewrap works, the worker runs in its own PID, network, IPC and UTS namespaces with the
-file system read-only outside its session folder: no network, nothing of the host's processes in
-view (so not their environments either). Where it does not, the worker is a plain child process,
-the host makes its own /proc entries unreadable to other users, and the app says so once.
+file system read-only outside its session folder and every capability dropped (as root it would
+otherwise keep them all, and could remount that file system): no network, nothing of the host's
+processes in view (so not their environments either). Where it does not, the worker is a plain
+child process, the host makes its own /proc entries unreadable to other users, and the app says
+so once. The process cap (RLIMIT_NPROC) is not enforced by the kernel for root.
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ BWRAP_ARGS = (
     "--unshare-uts",
     "--die-with-parent",
     "--new-session",
+    "--cap-drop",
+    "ALL",
 )
 PR_SET_DUMPABLE = 4
 
@@ -45,9 +49,13 @@ class Isolation:
     note: str  # what it means, for the status bar and the one-time notice
 
 
-BUBBLEWRAP = Isolation(
-    "bubblewrap", "bubblewrap: no network, read-only outside the session folder, own process tree"
+PROCESS_RISK = (
+    "cells can reach the network and read your files and the files and environments of your other processes"
 )
+
+
+def _as_root(note: str) -> str:
+    return note + ("; running as root, so the process cap does not apply" if os.geteuid() == 0 else "")
 
 
 @lru_cache(maxsize=4)
@@ -57,25 +65,28 @@ def _bwrap_works(bwrap: str, python: str) -> str | None:
         done = subprocess.run([bwrap, *BWRAP_ARGS, python, "-c", "pass"], capture_output=True, timeout=20)
     except (OSError, subprocess.SubprocessError) as exc:
         return str(exc)
-    return (
-        None
-        if done.returncode == 0
-        else (done.stderr.decode(errors="replace").strip() or f"exit {done.returncode}")
-    )
+    if done.returncode == 0:
+        return None
+    lines = done.stderr.decode(errors="replace").strip().splitlines()
+    return lines[-1] if lines else f"exit {done.returncode}"  # one line: it goes into the notice
 
 
 def choose_isolation(settings: SandboxSettings) -> Isolation:
     if settings.isolation == "process":
-        return Isolation("process", "process: isolation by bubblewrap is turned off in the config")
+        return Isolation(
+            "process",
+            _as_root(f"process: isolation by bubblewrap is turned off in the config; {PROCESS_RISK}"),
+        )
     bwrap = shutil.which("bwrap")
     problem = "bubblewrap (bwrap) is not installed" if bwrap is None else _bwrap_works(bwrap, sys.executable)
     if problem is None:
-        return BUBBLEWRAP
+        return Isolation(
+            "bubblewrap",
+            _as_root("bubblewrap: no network, read-only outside the session folder, own process tree"),
+        )
     if settings.isolation == "bubblewrap":
         raise RuntimeError(f"sandbox isolation 'bubblewrap' was asked for, but {problem}")
-    return Isolation(
-        "process", f"process only: {problem}; the REPL worker can reach the network and your files"
-    )
+    return Isolation("process", _as_root(f"process only: {problem}; {PROCESS_RISK}"))
 
 
 def user_process_count() -> int:

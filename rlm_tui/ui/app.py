@@ -15,7 +15,7 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
-from rlm_tui.config import Config
+from rlm_tui.config import Config, configured_theme, picked_theme
 from rlm_tui.events import Event
 from rlm_tui.ui import themes
 from rlm_tui.ui.controller import Controller
@@ -58,7 +58,7 @@ class RLMApp(App):
         for spec in specs:
             self.register_theme(spec.theme)
             self.syntax_styles[spec.theme.name] = spec.syntax
-        wanted = themes.pick(self._configured_theme()) or self.config.theme
+        wanted = picked_theme(self.config) or self.config.theme
         if wanted not in self.available_themes:
             self.theme_problems.append(
                 f"there is no theme {wanted!r} (themes: {', '.join(sorted(s.theme.name for s in specs))})"
@@ -66,15 +66,12 @@ class RLMApp(App):
             wanted = themes.DEFAULT
         self.theme = wanted
 
-    def _configured_theme(self) -> str | None:
-        return self.config.theme if self.config.source("theme") != "default" else None
-
     def syntax_style(self) -> str:
         theme = self.current_theme
         return self.syntax_styles.get(self.theme, "monokai" if theme is None or theme.dark else "default")
 
     def _theme_changed(self, theme: Any) -> None:
-        themes.remember_theme(self.theme, self._configured_theme())
+        themes.remember_theme(self.theme, configured_theme(self.config))
         for screen in self.screen_stack:
             if isinstance(screen, ChatScreen):
                 screen.cells.set_syntax(self.syntax_style())

@@ -95,17 +95,6 @@ def load_all() -> tuple[list[ThemeSpec], list[str]]:
     return list(specs.values()), problems
 
 
-def pick(configured: str | None) -> str | None:
-    """The theme to start with: the one last picked in the app, unless the config file or
-    environment has named another since (``configured``, None when not set there)."""
-    from rlm_tui.config import remembered
-
-    picked = remembered("theme")
-    if picked and remembered("theme_configured") == configured:
-        return picked
-    return configured or picked
-
-
 def remember_theme(name: str, configured: str | None) -> None:
     """Remember a theme picked in the app, with the configured one it overrides."""
     from rlm_tui.config import remember

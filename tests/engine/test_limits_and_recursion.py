@@ -113,3 +113,66 @@ async def test_a_provider_failure_of_the_root_model_fails_the_turn_and_keeps_the
     assert h.of("Error")[0].message == result.error
     assert (await h.session.worker.run_cell("print(kept)")).output == "1\n"
     assert h.session.history[-1]["content"].startswith("[this turn failed")
+
+
+async def test_the_best_answer_after_a_cost_limit_sees_the_output_that_crossed_it(make_session):
+    h = await make_session(
+        root=[repl("r = llm_query('x' * 40000)\nprint('the answer is', r)"), "It is 42."],
+        sub=lambda r: "42",
+        price=0.00001,
+        max_cost_usd=0.05,
+    )
+    result = await h.session.run_turn("spend")
+    assert result.stopped_by == "cost"
+    assert result.answer.startswith("It is 42.") and "Stopped by the cost limit" in result.answer
+    last = h.root_requests()[-1]
+    assert last.purpose == "best_answer"
+    assert "the answer is 42" in last.messages[-1].content
+    assert "Do not write any more code" in last.messages[-1].content
+    assert [m.role for m in last.messages] == ["user", "assistant", "user"]
+
+
+async def test_the_best_answer_after_a_sub_call_limit_sees_the_failing_cell(make_session):
+    code = "a = llm_query('q1')\nprint('first:', a)\nb = llm_query('q2')"
+    h = await make_session(
+        root=[repl(code), "Only the first: A."], sub=lambda r: r.messages[-1].content.upper(), max_sub_calls=1
+    )
+    result = await h.session.run_turn("ask twice")
+    assert result.stopped_by == "sub_calls"
+    assert result.answer.startswith("Only the first: A.")
+    request = h.root_requests()[-1].messages[-1].content
+    assert "first: Q1" in request and "BudgetExceeded" in request
+    assert "1 sub-calls made (limit 1)" in request
+
+
+async def test_a_cost_limit_that_cannot_be_enforced_is_said_once_per_model(make_session):
+    h = await make_session(
+        root=[repl("print(llm_query('a'), llm_query('b'))"), repl("print(llm_query('c'))"), "FINAL(done)"],
+        sub=lambda r: "ok",
+        price=None,  # no price known for any model
+        max_cost_usd=0.01,
+    )
+    result = await h.session.run_turn("spend")
+    assert result.status == "ok" and result.answer == "done" and result.stopped_by is None
+    notices = [n.message for n in h.of("Notice") if "cannot be enforced" in n.message]
+    assert notices == [
+        "the cost limit ($0.01) cannot be enforced for scripted/root: its price is unknown",
+        "the cost limit ($0.01) cannot be enforced for scripted/sub: its price is unknown",
+    ]
+
+
+async def test_no_notice_about_unknown_prices_without_a_cost_limit(make_session):
+    h = await make_session(
+        root=[repl("print(llm_query('a'))"), "FINAL(done)"], sub=lambda r: "ok", price=None
+    )
+    assert (await h.session.run_turn("go")).answer == "done"
+    assert not [n for n in h.of("Notice") if "cannot be enforced" in n.message]
+
+
+async def test_a_cjk_prompt_too_large_for_the_sub_model_fails_in_the_cell(make_session):
+    # 3,000 characters: 750 tokens by a characters/4 estimate, but about 3,000 in fact.
+    code = "try:\n    llm_query('中文' * 1500)\nexcept ContextWindowError as e:\n    FINAL(str(e))"
+    h = await make_session(root=[repl(code)], windows={"scripted/sub": 1000})
+    result = await h.session.run_turn("go")
+    assert "about 3,000 tokens (3,000 characters)" in result.answer
+    assert not [r for r in h.client.requests if r.purpose == "sub"]

@@ -323,3 +323,10 @@ FINAL(f"{type(data).__name__} {data['k']} | {both} | {joined}")
     h = await make_session(root=[repl(code)], sub=sub)
     result = await h.session.run_turn("go")
     assert result.answer == "dict 7 | ['A', 'B'] | C + D"
+
+
+async def test_gather_of_a_batched_and_a_single_sub_call(make_session):
+    code = "import asyncio\nout = await asyncio.gather(llm_query_batched(['a', 'b']), llm_query('c'))\nFINAL(out)"
+    h = await make_session(root=[repl(code)], sub=lambda r: r.messages[-1].content.upper())
+    result = await h.session.run_turn("go")
+    assert json.loads(result.answer) == [["A", "B"], "C"]

@@ -142,11 +142,23 @@ async def test_a_theme_picked_in_the_app_wins_until_the_config_names_another(hom
     async with again.run_test(size=SIZE) as pilot:
         await wait_for(again.startup_done.is_set, pilot)
         assert again.theme == "rlm-solarized"  # the pick outlives a restart with the same config
+    assert theme_row() == ("rlm-solarized", "picked in the app")
     config.write_text('theme = "rlm-high-contrast"\n')
     edited = make_app()
     async with edited.run_test(size=SIZE) as pilot:
         await wait_for(edited.startup_done.is_set, pilot)
         assert edited.theme == "rlm-high-contrast"  # a config edited since wins
+    assert theme_row() == ("rlm-high-contrast", "config.toml:1")
+
+
+def theme_row() -> tuple[str, str]:
+    """What `rlm config` says of the theme: its value and (the start of) where it came from."""
+    from rlm_tui.config import describe, load
+
+    _, value, source = next(row for row in describe(load()) if row[0] == "theme")
+    return value, "picked in the app" if source.startswith("picked in the app") else Path(
+        source.split(",")[0]
+    ).name
 
 
 async def test_a_session_left_before_its_first_turn_leaves_nothing(home):

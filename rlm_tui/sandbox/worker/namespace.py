@@ -114,8 +114,11 @@ class Pending(collections.abc.Coroutine):
     def __eq__(self, other: object) -> bool:
         return self.result() == other
 
-    def __hash__(self) -> int:
-        return hash(self.result())
+    # By identity, not by value: asyncio hashes what it is given (gather drops duplicate arguments,
+    # as_completed and wait build sets), so a value hash would wait for each result in call order
+    # and fail for the list of a batched call. A Pending used as a plain value is rare anyway:
+    # async cells turn sub-calls in value positions into their results (see asyncpos).
+    __hash__ = object.__hash__
 
     def __bool__(self) -> bool:
         return bool(self.result())

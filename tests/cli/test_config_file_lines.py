@@ -1,0 +1,38 @@
+"""`rlm config` and the config file: a key is reported at its own line even when another section
+of the file has the same key."""
+
+from __future__ import annotations
+
+import subprocess
+
+from tests.cli.conftest import RLM
+
+TWO_SECTIONS = """\
+model = "openai/gpt-4o"
+[ui]
+max_iterations = 10  # same key, another section
+[limits]
+max_depth = 3
+max_iterations = {value}
+"""
+
+
+def _config(home, text: str) -> subprocess.CompletedProcess:
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "config.toml").write_text(text)
+    env = {"RLM_HOME": str(home), "PATH": "/usr/bin:/bin"}
+    return subprocess.run([RLM, "config"], capture_output=True, text=True, env=env)
+
+
+def test_an_error_points_at_the_key_in_its_own_section(tmp_path):
+    done = _config(tmp_path, TWO_SECTIONS.format(value=0))
+    assert done.returncode == 2
+    assert "config.toml, line 6: max_iterations must be at least 1, not 0" in done.stderr
+
+
+def test_the_source_of_a_value_is_its_own_line(tmp_path):
+    done = _config(tmp_path, TWO_SECTIONS.format(value=12))
+    assert done.returncode == 0, done.stderr
+    lines = {line.split()[0]: line for line in done.stdout.splitlines() if line.strip()}
+    assert "12" in lines["max_iterations"] and lines["max_iterations"].endswith("config.toml:6)")
+    assert lines["max_depth"].endswith("config.toml:5)") and lines["model"].endswith("config.toml:1)")
