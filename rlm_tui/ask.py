@@ -72,6 +72,7 @@ async def run(config: Config, request: AskRequest) -> tuple[int, dict[str, Any]]
         store.close()
         raise TurnSetupError(str(exc)) from None
     session = opened.session
+    ticker = asyncio.create_task(progress.tick())
     try:
         for path in request.files:
             try:
@@ -80,6 +81,7 @@ async def run(config: Config, request: AskRequest) -> tuple[int, dict[str, Any]]
                 raise TurnSetupError(str(exc)) from None
         result = await session.run_turn(request.question)
     finally:
+        ticker.cancel()
         progress.clear()
         await opened.close()
         store.close()

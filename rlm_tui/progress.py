@@ -3,6 +3,7 @@ cost, time. Also says, on its own line, when a call is retried or a limit is rea
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import time
 from typing import TextIO
@@ -74,6 +75,13 @@ class ProgressLine:
         self.stream.write("\r\x1b[K" + self.text())
         self.stream.flush()
         self._drawn = True
+
+    async def tick(self, every: float = 0.5) -> None:
+        """Redraw now and then, so the time goes on while a long cell or call sends no events.
+        Runs until cancelled."""
+        while self.live:
+            await asyncio.sleep(every)
+            self._draw(force=True)
 
     def say(self, line: str) -> None:
         """A line of its own on stderr (the live line is redrawn after it)."""

@@ -89,3 +89,19 @@ def test_a_child_rlm_total_is_not_counted_twice():
         )
     )
     assert progress.tokens == 1100 and progress.cost == 0.5
+
+
+async def test_the_live_line_keeps_time_while_no_event_comes():
+    import asyncio
+
+    stream = io.StringIO()
+    progress = ProgressLine(stream, live=True)
+    progress.started -= 5  # a cell has been running for five seconds
+    ticker = asyncio.create_task(progress.tick(every=0.01))
+    while stream.getvalue().count("\r\x1b[K") < 3:  # redrawn three times, with no event at all
+        await asyncio.sleep(0.01)
+    ticker.cancel()
+    times = [float(draw.rsplit("|", 1)[1].split()[0]) for draw in stream.getvalue().split("\r\x1b[K")[1:]]
+    assert len(times) >= 3 and all(t >= 5.0 for t in times) and times == sorted(times)
+    quiet = ProgressLine(io.StringIO(), live=False)
+    await asyncio.wait_for(quiet.tick(every=0.01), 1)  # nothing to redraw off a terminal: it ends
