@@ -57,8 +57,8 @@ class ModelStarted(Event):
     """A root or child RLM iteration asks its model for a reply.
 
     ``messages`` holds only what was added since this RLM's previous call (the first call has the
-    turn's opening message): the full prompt of iteration k is the system prompt plus the messages
-    of iterations 1..k of the same parent node. ``prompt_chars`` is the full prompt's size.
+    system prompt, then the turn's opening message): the full prompt of iteration k is the
+    messages of iterations 1..k of the same parent node. ``prompt_chars`` is the full prompt's size.
     """
 
     model: str

@@ -139,6 +139,8 @@ class RLMRun:
         ctx = self.ctx
         system = prompts.SYSTEM_PROMPT
         new_messages = [m.to_dict() for m in self.messages[self._sent :]]
+        if self._sent == 0:  # recorded once per RLM, so a prompt can be shown and exported whole
+            new_messages.insert(0, {"role": "system", "content": system})
         self._sent = len(self.messages)
         ctx.event(
             ModelStarted,

@@ -151,6 +151,9 @@ def test_exports_search_rename_and_rm(rlm_anthropic, script, tmp_path):
     db.close()
     assert len(iterations) == root_calls == 3
     assert iterations[-1]["final_answer"] == "Tau is 6.28318"
+    prompt = iterations[0]["prompt"]  # as the official rlm logs it: the system prompt first
+    assert prompt[0]["role"] == "system" and ROOT_SYSTEM in prompt[0]["content"]
+    assert prompt[1]["role"] == "user" and "What is pi?" in prompt[1]["content"]
     markdown = rlm("sessions", "export", sid).stdout
     for text in ("What is pi?", "Pi is about 3.14159.", "And tau?", "Tau is 6.28318"):
         assert text in markdown

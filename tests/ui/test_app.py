@@ -218,6 +218,12 @@ async def test_a_tree_node_opens_its_full_prompt_and_response(home):
         prompt, response = (area.text for area in app.screen.query("TextArea"))
         assert prompt == "what is the capital of France?" and response == "Paris."
         await pilot.press("escape")
+        tree.move_cursor(tree.tree_nodes["t1.i1"])  # a root iteration: its whole prompt, system first
+        await pilot.press("enter")
+        await wait_for(lambda: app.screen.__class__.__name__ == "NodeDetailScreen", pilot)
+        prompt = next(iter(app.screen.query("TextArea"))).text
+        assert prompt.startswith("[system]\n") and "Recursive Language Model" in prompt and "capital?" in prompt
+        await pilot.press("escape")
         cell = app.chat.cells.query_one(CellWidget)
         cell.focus()
         await pilot.press("o")
