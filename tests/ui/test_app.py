@@ -222,7 +222,9 @@ async def test_a_tree_node_opens_its_full_prompt_and_response(home):
         await pilot.press("enter")
         await wait_for(lambda: app.screen.__class__.__name__ == "NodeDetailScreen", pilot)
         prompt = next(iter(app.screen.query("TextArea"))).text
-        assert prompt.startswith("[system]\n") and "Recursive Language Model" in prompt and "capital?" in prompt
+        assert (
+            prompt.startswith("[system]\n") and "Recursive Language Model" in prompt and "capital?" in prompt
+        )
         await pilot.press("escape")
         cell = app.chat.cells.query_one(CellWidget)
         cell.focus()
