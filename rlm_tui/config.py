@@ -157,15 +157,24 @@ def _coerce(name: str, raw: Any, where: str) -> Any:
 
 def _line_of(text: str, key: str, section: str | None = None) -> int | None:
     """The line of ``key = ...`` inside its own ``[section]`` (None: the top, before any header),
-    so the same key in two sections is found where it is."""
+    so the same key in two sections is found where it is. Lines inside a multi-line array are
+    values, never headers."""
     header = re.compile(r"^[ \t]*\[+[ \t]*([^\]]*?)[ \t]*\]+[ \t]*(#.*)?$")
     assignment = re.compile(rf"^[ \t]*[\"']?{re.escape(key)}[\"']?[ \t]*=")
     current: str | None = None
+    open_brackets = 0  # of a value that goes on over several lines
     for number, line in enumerate(text.splitlines(), 1):
+        code = line.split("#", 1)[0]
+        if open_brackets > 0:
+            open_brackets += code.count("[") - code.count("]")
+            continue
         if match := header.match(line):
             current = match.group(1).strip("\"'")
-        elif current == section and assignment.match(line):
+            continue
+        if current == section and assignment.match(line):
             return number
+        if "=" in code:
+            open_brackets = max(0, code.count("[") - code.count("]"))
     return None
 
 

@@ -57,8 +57,9 @@ class ModelStarted(Event):
     """A root or child RLM iteration asks its model for a reply.
 
     ``messages`` holds only what was added since this RLM's previous call (the first call has the
-    system prompt, then the turn's opening message): the full prompt of iteration k is the
-    messages of iterations 1..k of the same parent node. ``prompt_chars`` is the full prompt's size.
+    turn's opening message): the full prompt of iteration k is the system prompt plus the messages
+    of iterations 1..k of the same parent node. The system prompt is recorded once per session (and
+    again when it changes), as a first ``system`` message. ``prompt_chars`` is the full prompt's size.
     """
 
     model: str
@@ -216,3 +217,13 @@ class EventBus:
                     self._failed.add(id(sink))
                     if self.on_error is not None:
                         self.on_error(exc)
+
+
+def with_system_prompt(
+    system: dict[str, str] | None, history: list[dict[str, str]], messages: list[dict[str, str]]
+) -> list[dict[str, str]]:
+    """The messages to add to an RLM's prompt so far: an RLM's first call gets the session's system
+    prompt first, which the events record only once (or again when it changed)."""
+    if history or system is None or (messages and messages[0]["role"] == "system"):
+        return list(messages)
+    return [system, *messages]

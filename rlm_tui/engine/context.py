@@ -37,6 +37,7 @@ class SessionShared:
         self.cache_entries = cache_entries
         self._semaphores: dict[str, asyncio.Semaphore] = {}
         self._child_slots: dict[int, asyncio.Semaphore] = {}
+        self.system_prompt_recorded: str | None = None  # events carry it once, not once per RLM
 
     def semaphore(self, model: str) -> asyncio.Semaphore:
         if model not in self._semaphores:

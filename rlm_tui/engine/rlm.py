@@ -139,7 +139,10 @@ class RLMRun:
         ctx = self.ctx
         system = prompts.SYSTEM_PROMPT
         new_messages = [m.to_dict() for m in self.messages[self._sent :]]
-        if self._sent == 0:  # recorded once per RLM, so a prompt can be shown and exported whole
+        if self._sent == 0 and ctx.shared.system_prompt_recorded != system:
+            # recorded once per session (and again if it changes): every RLM's prompt starts with
+            # it, so a prompt can be shown and exported whole
+            ctx.shared.system_prompt_recorded = system
             new_messages.insert(0, {"role": "system", "content": system})
         self._sent = len(self.messages)
         ctx.event(

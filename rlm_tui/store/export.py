@@ -8,6 +8,7 @@ from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
+from rlm_tui.events import with_system_prompt
 from rlm_tui.store.sessions import SessionRow, Store
 
 OUTPUT_IN_MARKDOWN = 2000
@@ -33,13 +34,19 @@ def _turns(rows: list[dict[str, Any]]) -> list[_Turn]:
     iterations: dict[str, dict[str, Any]] = {}
     cells: dict[str, dict[str, Any]] = {}
     history: dict[str, list[dict[str, str]]] = defaultdict(list)  # prompt so far, per RLM node
+    system: dict[str, str] | None = None  # the system prompt, recorded once per session
     for row in rows:
         turn = turns.setdefault(row["turn"], _Turn(row["turn"]))
         kind, node = row["type"], row["node_id"]
         if kind == "TurnStarted":
             turn.user, turn.started = row["user_message"], row["t"]
-        elif kind == "ModelStarted" and row["depth"] == 0:
-            history[row["parent_id"]].extend(row["messages"])
+        elif kind == "ModelStarted":
+            prompt = history[row["parent_id"]]
+            prompt.extend(with_system_prompt(system, prompt, row["messages"]))
+            if prompt and prompt[0]["role"] == "system":
+                system = prompt[0]
+            if row["depth"] != 0:
+                continue
             it = {
                 "node": node,
                 "t": row["t"],

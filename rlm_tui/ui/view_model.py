@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from rlm_tui.events import Event
+from rlm_tui.events import Event, with_system_prompt
 
 RUNNING = "running"
 
@@ -127,6 +127,7 @@ class ViewModel:
         self.models: tuple[str, str] = ("", "")  # root and sub-model of the latest recorded turn
         self._messages: dict[str, list[dict[str, str]]] = {}  # prompt so far, per RLM node
         self._running: set[str] = set()  # ids of nodes still running (kept, not searched for)
+        self._system: dict[str, str] | None = None  # the system prompt, as last recorded
         self._live: dict[int, list[Any]] = {}  # turn -> [tokens, cost, all priced] of calls so far
 
     # -- queries ---------------------------------------------------------------------------
@@ -147,6 +148,8 @@ class ViewModel:
         return tokens, cost, known
 
     def _count(self, turn: int, usage: dict[str, Any] | None, cost: float | None) -> None:
+        if not usage:  # a call that failed or was cancelled: nothing to count, nothing unpriced
+            return
         live = self._live.setdefault(turn, [0, 0.0, True])
         live[0] += _tokens(usage)
         if cost is None:
@@ -208,7 +211,9 @@ class ViewModel:
 
     def _on_ModelStarted(self, e: Any, ch: Changes) -> None:
         history = self._messages.setdefault(e.parent_id, [])
-        history.extend(e.messages)
+        history.extend(with_system_prompt(self._system, history, e.messages))
+        if history and history[0]["role"] == "system":
+            self._system = history[0]
         title = "best answer" if e.iteration == 0 else f"iteration {e.iteration}"
         prompt = "\n\n".join(f"[{m['role']}]\n{m['content']}" for m in history)
         self._node(

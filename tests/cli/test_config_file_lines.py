@@ -36,3 +36,11 @@ def test_the_source_of_a_value_is_its_own_line(tmp_path):
     lines = {line.split()[0]: line for line in done.stdout.splitlines() if line.strip()}
     assert "12" in lines["max_iterations"] and lines["max_iterations"].endswith("config.toml:6)")
     assert lines["max_depth"].endswith("config.toml:5)") and lines["model"].endswith("config.toml:1)")
+
+
+def test_an_array_over_several_lines_is_not_taken_for_a_section():
+    from rlm_tui.config import _line_of
+
+    text = '[limits]\nnotes = [\n  ["other"],\n  "x",\n]\nmax_iterations = 5\n[other]\nmax_iterations = 7\n'
+    assert _line_of(text, "max_iterations", "limits") == 6
+    assert _line_of(text, "max_iterations", "other") == 8

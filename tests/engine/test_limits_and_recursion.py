@@ -43,6 +43,22 @@ async def test_rlm_query_to_depth_two(make_session):
     assert result.usage["calls_by_depth"] == {"0": 2, "1": 1, "2": 1, "3": 1}
 
 
+async def test_the_system_prompt_is_recorded_once_and_every_rlm_prompt_is_whole(make_session):
+    from rlm_tui.engine import prompts
+    from rlm_tui.ui.view_model import ViewModel
+
+    h = await make_session(responder=_depth_responder(), max_depth=3)
+    await h.session.run_turn("go deep")
+    await h.session.run_turn("and again")
+    starts = h.of("ModelStarted")
+    systems = [m for e in starts for m in e.messages if m["role"] == "system"]
+    assert len(starts) >= 6 and systems == [{"role": "system", "content": prompts.SYSTEM_PROMPT}]
+    model = ViewModel()
+    model.apply_all(h.events)
+    iterations = [model.nodes[e.node_id] for e in starts]
+    assert all(node.prompt.startswith("[system]\n" + prompts.SYSTEM_PROMPT) for node in iterations)
+
+
 async def test_rlm_query_at_max_depth_is_a_plain_llm_query(make_session):
     h = await make_session(responder=_depth_responder())  # default max_depth 2
     result = await h.session.run_turn("go deep")

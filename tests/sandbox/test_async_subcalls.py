@@ -25,15 +25,15 @@ async def test_gather_mixes_batched_and_single_calls(worker):
 
 async def test_as_completed_yields_the_faster_call_first(worker):
     code = (
-        "import asyncio, time\nt0 = time.perf_counter()\norder = []\n"
+        "import asyncio\norder = []\n"
         "for f in asyncio.as_completed([llm_query('slow'), llm_query('fast'), llm_query_batched(['x'])]):\n"
-        "    order.append((await f, time.perf_counter() - t0))\n"
-        "print(order[0][0], order[0][1] < 0.5, order[-1][0])"
+        "    order.append(await f)\n"
+        "print(order[0], order[-1])"
     )
     result = await worker.run_cell(code, on_call=_upper)
     assert result.status == "ok", result.error
-    first, fast, last = result.output.split(" ", 2)
-    assert first in ("FAST", "['X']") and fast == "True" and last == "SLOW\n"
+    first, last = result.output.split(" ")
+    assert first in ("FAST", "['X']") and last == "SLOW\n"  # the slow call was made first, ends last
 
 
 async def test_tasks_and_sets_of_pending_calls(worker):

@@ -43,8 +43,11 @@ async def test_another_session_does_not_open_over_a_running_turn(home):
         table.move_cursor(row=table.get_row_index(recorded))
         for key in ("enter", "r", "f"):  # open, resume, fork: each refused while the turn runs
             await pilot.press(key)
+            # f asks for the turn in a worker: wait until it has decided
+            await wait_for(lambda: not any(w.is_running and w.group == "dialog" for w in app.workers), pilot)
             await pilot.pause()
             assert app.screen.__class__.__name__ == "SessionsScreen"
+        assert sum("A turn is running" in n.message for n in app._notifications) == 3
         await app.view_session(recorded)  # the app's own entry point refuses too
         assert app.chat.read_only_id is None
         assert app.chat.model.turns[1].user == "a slow live question"
@@ -184,3 +187,83 @@ async def test_a_session_left_before_its_first_turn_leaves_nothing(home):
         kept = app.controller.session
         await app.action_quit()
     assert kept.workdir.is_dir()
+
+
+def test_a_failed_sub_call_does_not_make_the_running_cost_unknown():
+    from rlm_tui.events import ModelFinished, ModelStarted, SubCallFinished, SubCallStarted, TurnStarted
+    from rlm_tui.ui.view_model import ViewModel
+
+    b = {"session_id": "s", "turn": 1}
+    model = ViewModel()
+    model.apply_all(
+        [
+            TurnStarted(
+                **b, node_id="t1", parent_id=None, user_message="q", root_model="a/r", sub_model="a/s"
+            ),
+            ModelStarted(
+                **b,
+                node_id="t1.i1",
+                parent_id="t1",
+                model="a/r",
+                depth=0,
+                iteration=1,
+                messages=[],
+                prompt_chars=1,
+            ),
+            ModelFinished(
+                **b,
+                node_id="t1.i1",
+                parent_id="t1",
+                model="a/r",
+                text="x",
+                usage={"input_tokens": 100},
+                cost_usd=0.5,
+                duration=1.0,
+            ),
+            SubCallStarted(
+                **b, node_id="t1.i1.c1.s1", parent_id="t1.i1.c1", kind="llm", model="a/s", prompt="p", depth=1
+            ),
+            SubCallFinished(
+                **b,
+                node_id="t1.i1.c1.s1",
+                parent_id="t1.i1.c1",
+                kind="llm",
+                model="a/s",
+                response=None,
+                usage={},
+                cost_usd=None,
+                duration=1.0,
+                error="HTTP 500",
+            ),
+            SubCallStarted(
+                **b, node_id="t1.i1.c1.s2", parent_id="t1.i1.c1", kind="llm", model="a/s", prompt="p", depth=1
+            ),
+            SubCallFinished(
+                **b,
+                node_id="t1.i1.c1.s2",
+                parent_id="t1.i1.c1",
+                kind="llm",
+                model="a/s",
+                response="r",
+                usage={"input_tokens": 10},
+                cost_usd=0.25,
+                duration=1.0,
+            ),
+        ]
+    )
+    assert model.live_usage(1) == (110, 0.75, True)
+    assert money(*model.live_usage(1)[1:]) == "$0.7500"
+
+
+def test_which_at_words_are_files(tmp_path, monkeypatch):
+    import pytest
+
+    from rlm_tui.ui.screens.chat import attachments_in
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "notes.txt").write_text("x")
+    text = "summarize @notes.txt. then @notes.txt, and thank @john.doe, @alice and @1.2!"
+    assert attachments_in(text) == ["notes.txt"]  # punctuation after a path is not part of it
+    for missing in ("read @nope.txt", "read @data/x.csv", "read @~/nope", "read @nope.log!"):
+        with pytest.raises(FileNotFoundError, match="no such file"):
+            attachments_in(missing)

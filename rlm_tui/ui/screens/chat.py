@@ -38,20 +38,39 @@ class ChatColumn(Vertical):
     ALLOW_MAXIMIZE = True
 
 
+_TRAILING = ".,;:!?)]}'\""
+_DATA_SUFFIXES = {".log", ".jsonl", ".ndjson", ".parquet", ".toml", ".yaml", ".yml", ".tsv", ".ipynb"}
+
+
+def _looks_like_a_file(path: str) -> bool:
+    import mimetypes
+
+    suffix = Path(path).suffix.lower()
+    return (
+        "/" in path
+        or path.startswith("~")
+        or suffix in _DATA_SUFFIXES
+        or (bool(suffix) and mimetypes.guess_type("x" + suffix)[0] is not None)
+    )
+
+
 def attachments_in(text: str) -> list[str]:
-    """The files a message attaches with ``@path``. A word that looks like a path (it has a / or ~
-    or an extension) but names no file stops the message, so nothing is sent without it; other
-    words after an @ ("@alice") are text."""
+    """The files a message attaches with ``@path`` (punctuation after it is not part of it). A word
+    that looks like a path (a / or ~, or a file extension) but names no file stops the message, so
+    nothing is sent without it; other words after an @ ("@alice", "@john.doe") are text."""
     paths = []
     for word in text.split():
         if not word.startswith("@") or len(word) == 1:
             continue
         path = word[1:]
+        bare = path.rstrip(_TRAILING)
         if Path(path).expanduser().exists():
             paths.append(path)
-        elif "/" in path or "~" in path or "." in path.rstrip(".,;:!?"):
-            raise FileNotFoundError(f"no such file: {path} (the message was not sent)")
-    return paths
+        elif bare and Path(bare).expanduser().exists():
+            paths.append(bare)
+        elif bare and _looks_like_a_file(bare):
+            raise FileNotFoundError(f"no such file: {bare} (the message was not sent)")
+    return list(dict.fromkeys(paths))  # each file once
 
 
 class ChatScreen(Screen):
