@@ -227,3 +227,12 @@ def with_system_prompt(
     if history or system is None or (messages and messages[0]["role"] == "system"):
         return list(messages)
     return [system, *messages]
+
+
+def usage_tokens(usage: dict[str, Any] | None) -> int:
+    """All tokens of a usage record: input, output and both kinds of cache tokens."""
+    usage = usage or {}
+    return sum(
+        int(usage.get(k) or 0)
+        for k in ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
+    )

@@ -8,7 +8,7 @@ import sys
 import time
 from typing import TextIO
 
-from rlm_tui.events import Event
+from rlm_tui.events import Event, usage_tokens
 
 NOTICE_KINDS = ("retry", "worker_restarted", "limit", "file_changed", "sandbox")
 
@@ -39,10 +39,7 @@ class ProgressLine:
             and getattr(event, "kind", "") != "rlm"
         ):
             # a child RLM's own model calls are counted one by one; its total would count them twice
-            self.tokens += int(event.usage.get("input_tokens", 0)) + int(event.usage.get("output_tokens", 0))
-            self.tokens += int(event.usage.get("cache_read_tokens", 0)) + int(
-                event.usage.get("cache_write_tokens", 0)
-            )
+            self.tokens += usage_tokens(event.usage)
             if event.cost_usd is None:
                 self.cost_unknown = True
             else:

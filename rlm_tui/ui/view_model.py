@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from rlm_tui.events import Event, with_system_prompt
+from rlm_tui.events import Event, usage_tokens, with_system_prompt
 
 RUNNING = "running"
 
@@ -107,14 +107,6 @@ class Changes:
         )
 
 
-def _tokens(usage: dict[str, Any] | None) -> int:
-    usage = usage or {}
-    return sum(
-        int(usage.get(k) or 0)
-        for k in ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
-    )
-
-
 class ViewModel:
     def __init__(self) -> None:
         self.turns: dict[int, Turn] = {}
@@ -151,7 +143,7 @@ class ViewModel:
         if not usage:  # a call that failed or was cancelled: nothing to count, nothing unpriced
             return
         live = self._live.setdefault(turn, [0, 0.0, True])
-        live[0] += _tokens(usage)
+        live[0] += usage_tokens(usage)
         if cost is None:
             live[2] = False
         else:
@@ -247,7 +239,7 @@ class ViewModel:
             return
         node.status = ("cancelled" if e.error == "cancelled" else "error") if e.error else "ok"
         node.duration, node.response, node.error = e.duration, e.text, e.error or ""
-        node.tokens, node.cost = _tokens(e.usage), e.cost_usd
+        node.tokens, node.cost = usage_tokens(e.usage), e.cost_usd
         ch.nodes.add(node.id)
         self._count(e.turn, e.usage, e.cost_usd)
         turn = self.turns.get(e.turn)
@@ -316,7 +308,7 @@ class ViewModel:
             else ("cached" if e.cached else "ok")
         )
         node.duration, node.response, node.error = e.duration, e.response or "", e.error or ""
-        node.tokens, node.cost, node.cached = _tokens(e.usage), e.cost_usd, e.cached
+        node.tokens, node.cost, node.cached = usage_tokens(e.usage), e.cost_usd, e.cached
         ch.nodes.add(node.id)
         if not node.children and not e.cached:  # a child RLM's calls were counted as they finished
             self._count(e.turn, e.usage, e.cost_usd)
@@ -336,7 +328,7 @@ class ViewModel:
         node = self.nodes.get(e.node_id)
         if node is not None:
             node.status = {"ok": "ok", "stopped": "stopped"}.get(e.status, e.status)
-            node.duration, node.tokens = e.duration, _tokens(e.usage)
+            node.duration, node.tokens = e.duration, usage_tokens(e.usage)
             node.cost = (e.usage or {}).get("cost_usd")
             node.cost_complete = bool((e.usage or {}).get("cost_complete", True))
             node.response = turn.answer or "" if turn else ""
@@ -346,7 +338,7 @@ class ViewModel:
                 running.status = "cancelled" if e.status == "cancelled" else "interrupted"
                 ch.nodes.add(running.id)
         self._live.pop(e.turn, None)
-        self.session_tokens += _tokens(e.usage)
+        self.session_tokens += usage_tokens(e.usage)
         cost = (e.usage or {}).get("cost_usd")
         if cost is None or not (e.usage or {}).get("cost_complete", True):
             self.session_cost_known = False

@@ -6,6 +6,7 @@ import time
 
 from textual.widgets import Static
 
+from rlm_tui.events import usage_tokens
 from rlm_tui.ui.view_model import ViewModel
 from rlm_tui.ui.widgets.calltree import short_model, tokens_text
 
@@ -39,10 +40,7 @@ class StatusBar(Static):
                     f"turn {turn.number}: {tokens_text(tokens)} {money(cost, known)} running{elapsed}"
                 )
             else:
-                tokens = sum(
-                    int(usage.get(k) or 0)
-                    for k in ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
-                )
+                tokens = usage_tokens(usage)
                 cost = usage.get("cost_usd")
                 cost_text = "$?" if cost is None else money(cost, usage.get("cost_complete", True))
                 duration = f" · {turn.duration:.1f}s" if turn.duration is not None else ""
