@@ -1,27 +1,45 @@
 # Two commands do all the set-up on a fresh machine:
-#   make run   - create .venv, install rlm-tui into it, start the app (pass arguments with ARGS="...")
-#   make test  - create .venv, install rlm-tui with its test tools, run the whole test suite
+#   make run   - create .venv, install rlm-tui and its locked dependencies, start the app
+#                (pass arguments with ARGS="...")
+#   make test  - create .venv, install rlm-tui with its locked test tools (and, where the shared
+#                llama.cpp wheel is present, the real-model tier), run the whole test suite
+# Every dependency comes from requirements/*.lock, pinned with hashes; `make lock` refreshes them.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 
-$(BIN)/.installed: pyproject.toml
+$(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+
+$(VENV)/.app: requirements/app.lock pyproject.toml | $(BIN)/python
+	$(PIP) --require-hashes -r requirements/app.lock
+	PYTHONWARNINGS="ignore:Editable installation" $(PIP) --no-deps -e .  # quiet setuptools' note on flat layouts
 	touch $@
 
-.PHONY: install run test lint bench
-install: $(BIN)/.installed
+$(VENV)/.test: requirements/test.lock pyproject.toml tests/real_model.py | $(BIN)/python
+	$(PIP) --require-hashes -r requirements/test.lock
+	PYTHONWARNINGS="ignore:Editable installation" $(PIP) --no-deps -e .  # quiet setuptools' note on flat layouts
+	$(BIN)/python -m tests.real_model install
+	touch $@ $(VENV)/.app
 
-run: $(BIN)/.installed
+.PHONY: install run test lint bench lock lock-upgrade
+install: $(VENV)/.app
+
+run: $(VENV)/.app
 	$(BIN)/rlm $(ARGS)
 
-test: $(BIN)/.installed
+test: $(VENV)/.test
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
-lint: $(BIN)/.installed
+lint: $(VENV)/.test
 	$(BIN)/ruff check .
 
-bench: $(BIN)/.installed
+bench: $(VENV)/.test
 	for b in bench/*.py; do $(BIN)/python $$b || exit 1; done
+
+lock:
+	scripts/lock.sh
+
+lock-upgrade:
+	scripts/lock.sh --upgrade

@@ -231,8 +231,25 @@ def load(
         for name, (value, source) in layer.items():
             setattr(config, name, value)
             config.sources[name] = source
+    _sub_model_follows_root(config)
     _honour_provider_env(config, environ)
     return config
+
+
+SAME_AS_MODEL = "same as model"
+
+
+def _sub_model_follows_root(config: Config) -> None:
+    """A root model the user chose, with no sub-model, serves the sub-calls too: same model, same
+    endpoint, same key. (Only the default pair is two models: a large and a small one of one
+    provider.)"""
+    if config.source("model") == "default" or config.source("sub_model") != "default":
+        return
+    config.sub_model = config.model
+    config.sources["sub_model"] = SAME_AS_MODEL
+    if config.sub_api_base is None and config.api_base is not None:
+        config.sub_api_base = config.api_base
+        config.sources["sub_api_base"] = SAME_AS_MODEL
 
 
 def _honour_provider_env(config: Config, environ: dict[str, str]) -> None:

@@ -17,13 +17,19 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 
+def _now() -> float:
+    # time.time is looked up when the event is made, not bound once at import, so the screenshot
+    # script's repeatable clock (scripts/screenshots.py) reaches the events' timestamps too.
+    return time.time()
+
+
 @dataclass(frozen=True, slots=True)
 class Event:
     session_id: str
     turn: int
     node_id: str
     parent_id: str | None
-    t: float = field(default_factory=time.time, kw_only=True)
+    t: float = field(default_factory=_now, kw_only=True)
 
     event_type: ClassVar[str] = "Event"
 

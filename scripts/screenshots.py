@@ -4,15 +4,21 @@ The real engine, worker and app run; only the model is scripted (with latency, s
 caught with sub-calls still running). Each main screen is saved in the default and the light
 theme into screenshots/.
 
+The screenshots are the same on every run: the clock the app reads moves only by the scripted
+delays (from a fixed date), and session ids come from a counter, so running the script again
+without a change to the UI leaves `git diff` empty.
+
     .venv/bin/python scripts/screenshots.py
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sys
 import tempfile
+import types
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -48,19 +54,75 @@ print(totals)
 TURN2_DONE = "FINAL(**Fruits** win with 12 r's in total, then animals (8) and countries (6). The counts are in `totals`.)"
 
 
-def respond(request):
+EPOCH = 1795426260.0  # 2026-11-22 09:31 UTC
+
+
+class ScriptClock:
+    """``time.time`` and ``time.perf_counter`` for the app while it is filmed: time passes only
+    when a scripted reply waits (really, too, so the tree is caught with calls running), and a
+    wait ends at its start plus its delay, so every duration on screen is a sum of delays."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def perf_counter(self) -> float:
+        return self.now
+
+    def time(self) -> float:
+        return EPOCH + self.now
+
+    async def sleep(self, seconds: float) -> None:
+        start = self.now
+        await asyncio.sleep(seconds)
+        self.now = max(self.now, start + seconds)
+
+
+def responder(clock: ScriptClock):
     from rlm_tui.llm.scripted import Reply
 
-    prompt = request.messages[-1].content
-    if request.purpose == "sub":
-        for n, (category, names) in enumerate(LISTS.items()):
-            if category in prompt:
-                return Reply("\n".join(names), delay=[0.4, 3.0, 4.5][n])
-        return Reply("\n".join(FRUITS), delay=0.8)
-    replies = sum(1 for m in request.messages if m.role == "assistant")
-    if "Turn 1" in request.messages[0].content:
-        return Reply(TURN1 if replies == 0 else TURN1_DONE, chunk_chars=6, delay=0.3)
-    return Reply(TURN2 if replies == 0 else TURN2_DONE, chunk_chars=6, delay=0.3)
+    async def respond(request):
+        prompt = request.messages[-1].content
+        if request.purpose == "sub":
+            for n, (category, names) in enumerate(LISTS.items()):
+                if category in prompt:
+                    await clock.sleep([0.4, 3.0, 4.5][n])
+                    return Reply("\n".join(names))
+            await clock.sleep(0.8)
+            return Reply("\n".join(FRUITS))
+        await clock.sleep(0.3)
+        replies = sum(1 for m in request.messages if m.role == "assistant")
+        if "Turn 1" in request.messages[0].content:
+            return Reply(TURN1 if replies == 0 else TURN1_DONE, chunk_chars=6)
+        return Reply(TURN2 if replies == 0 else TURN2_DONE, chunk_chars=6)
+
+    return respond
+
+
+@contextlib.contextmanager
+def filmed():
+    """The app's clock and session ids made repeatable (see ScriptClock)."""
+    import itertools
+    import time
+    import uuid
+
+    from rlm_tui.engine import session
+
+    clock = ScriptClock()
+    counter = itertools.count(0xC0FFEE << 104)
+    saved = time.time, time.perf_counter, session.uuid, os.environ.get("TZ")
+    time.time, time.perf_counter = clock.time, clock.perf_counter
+    session.uuid = types.SimpleNamespace(uuid4=lambda: uuid.UUID(int=next(counter)))
+    os.environ["TZ"] = "UTC"
+    time.tzset()
+    try:
+        yield clock
+    finally:
+        time.time, time.perf_counter, session.uuid, tz = saved
+        if tz is None:
+            os.environ.pop("TZ", None)
+        else:
+            os.environ["TZ"] = tz
+        time.tzset()
 
 
 async def shoot(theme: str, suffix: str) -> None:
@@ -68,7 +130,20 @@ async def shoot(theme: str, suffix: str) -> None:
     from rlm_tui.llm.scripted import ScriptedClient
     from rlm_tui.ui.app import RLMApp
 
-    app = RLMApp(load(), client=ScriptedClient(respond, price_per_token=3e-6), animate=False)
+    with filmed() as clock:
+        app = RLMApp(load(), client=ScriptedClient(responder(clock), price_per_token=3e-6), animate=False)
+        await film(app, theme, suffix)
+
+
+async def settle(pilot, chat) -> None:
+    """The chat scrolled to its end and every pending refresh drawn, whatever the timing was."""
+    await pilot.pause(0.3)
+    chat.chat.scroll_end(animate=False, immediate=True)
+    await pilot.wait_for_scheduled_animations()
+    await pilot.pause(0.1)
+
+
+async def film(app, theme: str, suffix: str) -> None:
     async with app.run_test(size=SIZE) as pilot:
         while not app.startup_done.is_set():
             await pilot.pause(0.05)
@@ -99,11 +174,11 @@ async def shoot(theme: str, suffix: str) -> None:
             < 1
         ):
             await pilot.pause(0.05)
-        await pilot.pause(0.3)
+        await settle(pilot, chat)
         app.save_screenshot(f"chat-mid-turn{suffix}.svg", str(OUT))
         while not finished(2):
             await pilot.pause(0.05)
-        await pilot.pause(0.3)
+        await settle(pilot, chat)
         app.save_screenshot(f"chat{suffix}.svg", str(OUT))
         chat.tree.focus()
         chat.tree.move_cursor(chat.tree.tree_nodes["t2.i1.c1.s2"])

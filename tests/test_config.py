@@ -112,3 +112,27 @@ def test_a_pipe_closed_early_is_not_an_error(home):
         and "Traceback" not in done.stderr
         and "Broken pipe" not in done.stderr
     )
+
+
+@pytest.mark.parametrize("where", ["flag", "env", "file"])
+def test_a_chosen_root_model_serves_the_sub_calls_too(home, monkeypatch, where):
+    flags: dict = {}
+    if where == "flag":
+        flags = {"model": "openai/gpt-4o", "api_base": "http://127.0.0.1:8/v1"}
+    elif where == "env":
+        monkeypatch.setenv("RLM_MODEL", "openai/gpt-4o")
+        monkeypatch.setenv("RLM_API_BASE", "http://127.0.0.1:8/v1")
+    else:
+        (home / "config.toml").write_text('model = "openai/gpt-4o"\napi_base = "http://127.0.0.1:8/v1"\n')
+    config = load(flags)
+    assert (config.sub_model, config.source("sub_model")) == ("openai/gpt-4o", "same as model")
+    assert (config.sub_api_base, config.source("sub_api_base")) == ("http://127.0.0.1:8/v1", "same as model")
+
+
+def test_the_default_pair_and_an_explicit_sub_model_stay_as_set(home, monkeypatch):
+    default = load()
+    assert default.model != default.sub_model and default.source("sub_model") == "default"
+    monkeypatch.setenv("RLM_SUB_MODEL", "openai/gpt-4o-mini")
+    config = load({"model": "openai/gpt-4o", "api_base": "http://127.0.0.1:8/v1"})
+    assert config.sub_model == "openai/gpt-4o-mini" and config.source("sub_model") == "env RLM_SUB_MODEL"
+    assert config.sub_api_base is None  # the router sends same-provider sub-calls to api_base

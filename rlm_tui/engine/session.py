@@ -45,7 +45,7 @@ class TurnResult:
 
 
 def new_session_id() -> str:
-    return time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
+    return time.strftime("%Y%m%d-%H%M%S", time.localtime(time.time())) + "-" + uuid.uuid4().hex[:6]
 
 
 @dataclass

@@ -28,6 +28,9 @@ class Controller:
         self.model_problem: str | None = None
         self.turn_task: asyncio.Task | None = None
         self._store_lock = asyncio.Lock()
+        # One session is opened or closed at a time: a message sent while the first session is
+        # still opening waits for it instead of opening a second one beside it.
+        self._session_lock = asyncio.Lock()
 
     # -- set-up ----------------------------------------------------------------------------
 
@@ -80,17 +83,25 @@ class Controller:
         return self.turn_task is not None and not self.turn_task.done()
 
     async def new_session(self) -> Any:
-        from rlm_tui.resume import open_session
-
-        await self.close_session()
-        store = await self.open_store()
-        self.opened = await open_session(self.config, self.client, store, self.bus)
-        return self.opened
+        async with self._session_lock:
+            await self._close_session()
+            return await self._open()
 
     async def resume(self, session_id: str) -> Any:
+        async with self._session_lock:
+            await self._close_session()
+            return await self._open(session_id)
+
+    async def ensure_session(self) -> Any:
+        """The open session, or a new one when there is none (waiting for one being opened)."""
+        async with self._session_lock:
+            if self.opened is None:
+                await self._open()
+            return self.opened
+
+    async def _open(self, session_id: str | None = None) -> Any:
         from rlm_tui.resume import open_session
 
-        await self.close_session()
         store = await self.open_store()
         self.opened = await open_session(self.config, self.client, store, self.bus, session_id=session_id)
         return self.opened
@@ -102,6 +113,10 @@ class Controller:
         return info, await asyncio.to_thread(store.events, sid)
 
     async def close_session(self) -> None:
+        async with self._session_lock:
+            await self._close_session()
+
+    async def _close_session(self) -> None:
         if self.busy:
             self.cancel()
             await asyncio.wait([self.turn_task], timeout=5)
@@ -129,11 +144,10 @@ class Controller:
     async def send(self, text: str) -> Any:
         if self.model_problem:
             raise ConfigError(self.model_problem)
-        if self.session is None:
-            await self.new_session()
+        session = (await self.ensure_session()).session
         self.turn_task = asyncio.current_task()
         try:
-            return await self.session.run_turn(text)
+            return await session.run_turn(text)
         finally:
             self.turn_task = None
 
@@ -141,14 +155,10 @@ class Controller:
         return self.session is not None and self.session.cancel()
 
     async def attach(self, path: str, name: str | None = None) -> Any:
-        if self.session is None:
-            await self.new_session()
-        return await self.session.attach(path, name)
+        return await (await self.ensure_session()).session.attach(path, name)
 
     async def var_table(self) -> str:
-        if self.session is None:
-            await self.new_session()
-        table, _ = await self.session.worker.var_table(max_rows=None)
+        table, _ = await (await self.ensure_session()).session.worker.var_table(max_rows=None)
         return table
 
     def set_model(self, which: str, model: str) -> None:

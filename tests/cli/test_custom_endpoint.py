@@ -61,3 +61,36 @@ def test_rlm_config_says_where_sub_calls_go(tmp_path, provider):
     assert done.returncode == 0, done.stderr
     line = next(line for line in done.stdout.splitlines() if line.startswith("sub_api_base"))
     assert provider.openai_base in line and "the sub-model has the root model's provider" in line
+
+
+def test_with_only_the_root_model_set_every_call_goes_to_its_endpoint(tmp_path, provider, script):
+    """`--model` and `--api-base`, no sub-model: llm_query and the child RLM of rlm_query use the
+    same model at the same endpoint (the provider's default endpoint is dead here)."""
+    rlm = Rlm(tmp_path / "home", provider, "litellm", {})
+    script.on(contains="child: name the capital of France", reply="FINAL(Paris)")
+    script.on(contains="sub: what is six times seven", reply="42")
+    script.on(
+        system_contains=ROOT_SYSTEM,
+        replies=[
+            repl(
+                "a = llm_query('sub: what is six times seven?')\n"
+                "b = rlm_query('child: name the capital of France')\nprint(a, b)"
+            ),
+            "FINAL(42 and Paris)",
+        ],
+    )
+    done, out = rlm.ask_json(
+        "--model", "openai/scripted", "--api-base", provider.openai_base, "Ask a sub-model and a child.",
+        RLM_API_BASE=None, RLM_SUB_API_BASE=None, RLM_MODEL=None, RLM_SUB_MODEL=None,
+        RLM_MAX_RETRIES="0", OPENAI_BASE_URL=DEAD, OPENAI_API_BASE=DEAD,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert out["answer"] == "42 and Paris"
+    assert out["usage"]["calls_by_depth"] == {"0": 2, "1": 2}  # the sub-call and the child's reply
+    assert len(provider.requests) == 4 and {r.model for r in provider.requests} == {"scripted"}
+
+    config = rlm("config", "--model", "openai/scripted", "--api-base", provider.openai_base,
+                 RLM_API_BASE=None, RLM_SUB_API_BASE=None, RLM_MODEL=None, RLM_SUB_MODEL=None)  # fmt: skip
+    rows = {line.split()[0]: line for line in config.stdout.splitlines() if line.strip()}
+    assert "openai/scripted" in rows["sub_model"] and "(same as model)" in rows["sub_model"]
+    assert provider.openai_base in rows["sub_api_base"] and "(same as model)" in rows["sub_api_base"]

@@ -1,4 +1,7 @@
-"""The fake provider, checked with the real client libraries (litellm, anthropic) and on the raw wire."""
+"""The fake provider, checked with the real client libraries (litellm, anthropic), through our own
+clients (which turn every fault into our ProviderFailure kinds) and on the raw wire.
+
+Assertions are on values and on our behaviour, never on the wording of another library's errors."""
 
 from __future__ import annotations
 
@@ -13,13 +16,17 @@ import json
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import anthropic
 import litellm
 import pytest
-from litellm.exceptions import MidStreamFallbackError
 
+from rlm_tui.llm.anthropic_client import AnthropicBackend
+from rlm_tui.llm.base import Completion, Message, ModelRequest, TextDelta
+from rlm_tui.llm.litellm_client import LiteLLMBackend
+from rlm_tui.llm.retry import ProviderFailure
 from tests.fakes.provider import FakeProvider, FakeReply, FakeRequest, Script, content_text
 
 litellm.suppress_debug_info = True  # no "Give Feedback" banners in test output
@@ -341,34 +348,18 @@ async def test_script_first_matching_rule_wins_and_replies_run_in_order(
     assert len(fruit.hits) == 1
     assert script.pending() == []
 
-    with pytest.raises(litellm.InternalServerError, match="scripted replies exhausted"):
-        await openai_call(provider, messages=[*system, {"role": "user", "content": "q4"}])
+    exhausted = post(provider, "/v1/chat/completions", {"model": "m", "messages": [*system, USER_HI[0]]})
+    assert exhausted.status == 500
+    assert "scripted replies exhausted" in json.loads(exhausted.read())["error"]["message"]
 
 
-async def test_script_matches_on_model_and_api(provider: FakeProvider, script: Script) -> None:
-    script.on(model="bad-model", reply=FakeReply(status=404, text="model not found"))
+async def test_script_matches_on_the_api(provider: FakeProvider, script: Script) -> None:
     script.on(api="anthropic", reply="from the anthropic rule")
     script.on(api="openai", reply="from the openai rule")
 
-    with pytest.raises(anthropic.NotFoundError, match="model not found"):
-        await claude(provider).messages.create(model="bad-model", max_tokens=5, messages=USER_HI)
-    with pytest.raises(litellm.NotFoundError, match="model not found"):
-        await openai_call(provider, model="openai/bad-model")
     message = await claude(provider).messages.create(model="claude-fake", max_tokens=5, messages=USER_HI)
     assert message.content[0].text == "from the anthropic rule"
     assert (await openai_call(provider)).choices[0].message.content == "from the openai rule"
-
-
-async def test_unmatched_request_gives_a_readable_500(provider: FakeProvider, script: Script) -> None:
-    script.on(contains="something else", reply="no")
-
-    with pytest.raises(anthropic.InternalServerError) as caught:
-        await claude(provider).messages.create(
-            model="claude-fake", max_tokens=5, messages=[{"role": "user", "content": "What is 2+2?"}]
-        )
-    assert caught.value.body["error"]["message"] == "no scripted reply for: What is 2+2?"
-    with pytest.raises(litellm.InternalServerError, match=r"no scripted reply for: What is 2\+2\?"):
-        await openai_call(provider, "What is 2+2?")
 
 
 def test_script_rejects_ambiguous_rules() -> None:
@@ -380,14 +371,91 @@ def test_script_rejects_ambiguous_rules() -> None:
         FakeReply(fault="explode")
 
 
-async def test_responder_exceptions_become_500s_and_are_kept() -> None:
+# --------------------------------------------------------------------------- faults through our clients
+
+APIS = ("anthropic", "openai")
+
+
+@dataclass
+class Outcome:
+    """What one of our clients made of a reply: the text deltas, then a completion or a failure."""
+
+    deltas: list[str]
+    completion: Completion | None = None
+    failure: ProviderFailure | None = None
+
+    @property
+    def text(self) -> str:
+        return "".join(self.deltas)
+
+
+@pytest.fixture
+def openai_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "x")
+
+
+async def through_ours(
+    provider: FakeProvider, api: str, model: str = "fake", timeout: float = 10.0
+) -> Outcome:
+    if api == "anthropic":
+        backend: Any = AnthropicBackend(api_key="x", base_url=provider.anthropic_base, timeout=timeout)
+        name = f"anthropic/{model}"
+    else:
+        backend = LiteLLMBackend(api_base=provider.openai_base, timeout=timeout)
+        name = f"openai/{model}"
+    outcome = Outcome([])
+    try:
+        async for item in backend.stream(ModelRequest(name, [Message("user", "hi")])):
+            if isinstance(item, TextDelta):
+                outcome.deltas.append(item.text)
+            else:
+                outcome.completion = item
+    except ProviderFailure as failure:
+        outcome.failure = failure
+    return outcome
+
+
+@pytest.mark.parametrize("api", APIS)
+async def test_a_scripted_status_reaches_our_clients_as_its_kind(
+    provider: FakeProvider, script: Script, api: str, openai_key: None
+) -> None:
+    script.on(model="bad-model", reply=FakeReply(status=404, text="model not found"))
+    script.on(model="locked", reply=FakeReply(status=401, text="bad key"))
+    script.on(reply="fine")
+
+    missing = await through_ours(provider, api, "bad-model")
+    locked = await through_ours(provider, api, "locked")
+    fine = await through_ours(provider, api)
+
+    assert (missing.failure.kind, missing.failure.status) == ("not_found", 404)
+    assert (locked.failure.kind, locked.failure.status) == ("auth", 401)
+    assert not missing.failure.retryable and not locked.failure.retryable
+    assert fine.completion is not None and fine.completion.text == "fine" and fine.failure is None
+
+
+@pytest.mark.parametrize("api", APIS)
+async def test_an_unmatched_request_or_a_broken_responder_is_a_server_error(
+    api: str, openai_key: None
+) -> None:
     def broken(request: FakeRequest) -> str:
         raise KeyError("oops")
 
+    script = Script()
+    script.on(contains="something else", reply="no")
+    with FakeProvider(script) as provider:
+        unmatched = await through_ours(provider, api)
+        body = json.loads(post(provider, "/v1/chat/completions", {"model": "m", "messages": USER_HI}).read())
+    assert (unmatched.failure.kind, unmatched.failure.status) == ("server", 500)
+    assert body["error"]["message"] == "no scripted reply for: hi"
+
     with FakeProvider(broken) as provider:
-        with pytest.raises(anthropic.InternalServerError, match="responder raised KeyError"):
-            await claude(provider).messages.create(model="claude-fake", max_tokens=5, messages=USER_HI)
+        raised = await through_ours(provider, api)
+        body = json.loads(
+            post(provider, "/v1/messages", {"model": "c", "max_tokens": 5, "messages": USER_HI}).read()
+        )
         assert isinstance(provider.errors[0], KeyError)
+    assert (raised.failure.kind, raised.failure.status) == ("server", 500)
+    assert "responder raised KeyError" in body["error"]["message"]
 
 
 async def test_delay_holds_the_answer_back(provider: FakeProvider, script: Script) -> None:
@@ -400,34 +468,22 @@ async def test_delay_holds_the_answer_back(provider: FakeProvider, script: Scrip
     assert time.monotonic() - started >= 0.2
 
 
-# --------------------------------------------------------------------------- faults through the libraries
-
-
-async def test_rate_limit_with_retry_after(provider: FakeProvider, script: Script) -> None:
+@pytest.mark.parametrize("api", APIS)
+async def test_rate_limit_with_retry_after(
+    provider: FakeProvider, script: Script, api: str, openai_key: None
+) -> None:
     script.on(reply=FakeReply(fault="rate_limit", retry_after=7))
 
-    with pytest.raises(anthropic.RateLimitError) as caught:
-        await claude(provider).messages.create(model="claude-fake", max_tokens=5, messages=USER_HI)
-    assert caught.value.status_code == 429
-    assert caught.value.response.headers["retry-after"] == "7"
-    assert caught.value.body["error"]["type"] == "rate_limit_error"
+    outcome = await through_ours(provider, api)
 
-    with pytest.raises(litellm.RateLimitError) as raised:
-        await openai_stream(provider)
-    # litellm's exception carries a synthetic response; the real headers are kept aside.
-    assert raised.value.litellm_response_headers["retry-after"] == "7"
+    assert outcome.failure.kind == "rate_limit" and outcome.failure.status == 429
+    assert outcome.failure.retry_after == 7 and outcome.failure.retryable
 
 
-@pytest.mark.parametrize(
-    ("status", "anthropic_error", "litellm_error"),
-    [
-        (500, anthropic.InternalServerError, litellm.InternalServerError),
-        (503, anthropic.ServiceUnavailableError, litellm.ServiceUnavailableError),
-        (529, anthropic.OverloadedError, litellm.APIError),
-    ],
-)
+@pytest.mark.parametrize("api", APIS)
+@pytest.mark.parametrize("status", [500, 503, 529])
 async def test_server_errors(
-    provider: FakeProvider, script: Script, status: int, anthropic_error: type, litellm_error: type
+    provider: FakeProvider, script: Script, api: str, status: int, openai_key: None
 ) -> None:
     # The default status of a server_error is 500; other 5xx are asked for explicitly.
     reply = (
@@ -435,89 +491,45 @@ async def test_server_errors(
     )
     script.on(reply=reply)
 
-    with pytest.raises(anthropic_error) as caught:
-        async with claude(provider).messages.stream(
-            model="claude-fake", max_tokens=5, messages=USER_HI
-        ) as stream:
-            await stream.get_final_message()
-    assert caught.value.status_code == status
-    assert isinstance(caught.value, anthropic.InternalServerError)
+    outcome = await through_ours(provider, api)
 
-    with pytest.raises(litellm_error) as raised:
-        await openai_call(provider)
-    assert raised.value.status_code == status
+    assert (outcome.failure.kind, outcome.failure.status) == ("server", status)
+    assert outcome.failure.retryable and outcome.deltas == []
 
 
-async def test_auth_and_not_found_statuses(provider: FakeProvider, script: Script) -> None:
-    script.on(model="locked", reply=FakeReply(status=401, text="bad key"))
-    script.on(reply=FakeReply(status=404, text="no such model"))
-
-    with pytest.raises(anthropic.AuthenticationError, match="bad key"):
-        await claude(provider).messages.create(model="locked", max_tokens=5, messages=USER_HI)
-    with pytest.raises(litellm.AuthenticationError, match="bad key"):
-        await openai_call(provider, model="openai/locked")
-    with pytest.raises(anthropic.NotFoundError) as caught:
-        await claude(provider).messages.create(model="other", max_tokens=5, messages=USER_HI)
-    assert caught.value.body["error"] == {"type": "not_found_error", "message": "no such model"}
-
-
-async def test_malformed_json_fails_the_clients(provider: FakeProvider, script: Script) -> None:
+@pytest.mark.parametrize("api", APIS)
+async def test_malformed_json_fails_our_clients_after_the_good_delta(
+    provider: FakeProvider, script: Script, api: str, openai_key: None
+) -> None:
     script.on(reply=FakeReply(fault="malformed", text=LONG_TEXT))
-    client = claude(provider)
 
-    with pytest.raises(json.JSONDecodeError):
-        await client.messages.create(model="claude-fake", max_tokens=5, messages=USER_HI)
+    outcome = await through_ours(provider, api)
 
-    received: list[str] = []
-    with pytest.raises(json.JSONDecodeError):
-        async with client.messages.stream(model="claude-fake", max_tokens=5, messages=USER_HI) as stream:
-            async for text in stream.text_stream:
-                received.append(text)
-    assert received == [LONG_TEXT[:16]]  # the one good delta came through before the broken one
-
-    with pytest.raises(litellm.InternalServerError):
-        await openai_call(provider)
-    # A failure after the first chunk is wrapped as MidStreamFallbackError (a ServiceUnavailableError).
-    with pytest.raises(MidStreamFallbackError, match="Unterminated string"):
-        await openai_stream(provider)
+    assert outcome.text == LONG_TEXT[:16]  # the one good delta came through before the broken one
+    assert outcome.completion is None and outcome.failure is not None and outcome.failure.retryable
 
 
-async def test_cut_stream_fails_the_clients_after_partial_text(
-    provider: FakeProvider, script: Script
+@pytest.mark.parametrize("api", APIS)
+async def test_a_cut_stream_fails_our_clients_after_the_partial_text(
+    provider: FakeProvider, script: Script, api: str, openai_key: None
 ) -> None:
     script.on(reply=FakeReply(fault="cut_stream", text="x" * 64))  # 4 deltas; 2 are sent
-    client = claude(provider)
 
-    received: list[str] = []
-    with pytest.raises(Exception, match="incomplete chunked read"):  # httpx's RemoteProtocolError, unwrapped
-        async with client.messages.stream(model="claude-fake", max_tokens=5, messages=USER_HI) as stream:
-            async for text in stream.text_stream:
-                received.append(text)
-    assert "".join(received) == "x" * 32
+    outcome = await through_ours(provider, api)
 
-    with pytest.raises(anthropic.APIConnectionError):  # non-streaming: no response at all
-        await client.messages.create(model="claude-fake", max_tokens=5, messages=USER_HI)
-
-    chunks: list[Any] = []
-    with pytest.raises(MidStreamFallbackError, match="payload is not completed"):  # aiohttp's words
-        response = await openai_call(provider, stream=True, stream_options={"include_usage": True})
-        async for chunk in response:
-            chunks.append(chunk)
-    assert chunk_text(chunks) == "x" * 32
-
-    with pytest.raises(litellm.InternalServerError, match="Connection error"):
-        await openai_call(provider)
+    assert outcome.text == "x" * 32
+    assert outcome.completion is None and outcome.failure is not None and outcome.failure.retryable
 
 
-async def test_stall_times_the_clients_out(provider: FakeProvider, script: Script) -> None:
+@pytest.mark.parametrize("api", APIS)
+async def test_a_stall_times_our_clients_out(
+    provider: FakeProvider, script: Script, api: str, openai_key: None
+) -> None:
     script.on(reply=FakeReply(fault="stall"))
 
-    with pytest.raises(anthropic.APITimeoutError):
-        await claude(provider, timeout=0.3).messages.create(
-            model="claude-fake", max_tokens=5, messages=USER_HI
-        )
-    with pytest.raises(litellm.Timeout):
-        await openai_call(provider, timeout=0.3)
+    outcome = await through_ours(provider, api, timeout=0.3)
+
+    assert outcome.failure.kind == "timeout" and outcome.failure.retryable
 
 
 async def test_stop_returns_at_once_with_a_stalled_request_in_flight() -> None:
@@ -528,17 +540,15 @@ async def test_stop_returns_at_once_with_a_stalled_request_in_flight() -> None:
         return FakeReply(fault="stall")
 
     provider = FakeProvider(responder).start()
-    call = asyncio.create_task(
-        claude(provider, timeout=30).messages.create(model="claude-fake", max_tokens=5, messages=USER_HI)
-    )
+    call = asyncio.create_task(through_ours(provider, "anthropic", timeout=30))
     assert await asyncio.to_thread(stalled.wait, 5)
 
     started = time.monotonic()
     await asyncio.to_thread(provider.stop)
 
     assert time.monotonic() - started < 1.0
-    with pytest.raises(anthropic.APIConnectionError):  # the server dropped the connection
-        await asyncio.wait_for(call, 5)
+    outcome = await asyncio.wait_for(call, 5)  # the server dropped the connection
+    assert outcome.failure.kind == "connection" and outcome.failure.retryable
 
 
 # --------------------------------------------------------------------------- the raw wire

@@ -267,3 +267,41 @@ def test_which_at_words_are_files(tmp_path, monkeypatch):
     for missing in ("read @nope.txt", "read @data/x.csv", "read @~/nope", "read @nope.log!"):
         with pytest.raises(FileNotFoundError, match="no such file"):
             attachments_in(missing)
+
+
+async def test_a_message_sent_while_the_first_session_opens_is_recorded_once(home):
+    import sqlite3
+
+    app = make_app(root=["FINAL('hi')"])
+    async with app.run_test(size=SIZE) as pilot:
+        await send(pilot, app, "typed before the session was ready")  # no wait for start-up
+        await wait_for(turn_done(app, 1), pilot)
+        await wait_for(app.startup_done.is_set, pilot)
+        await app.action_quit()
+    with sqlite3.connect(home / "sessions.db") as db:
+        kinds = dict(db.execute("SELECT type, count(*) FROM events GROUP BY type").fetchall())
+        sessions = db.execute("SELECT count(*) FROM sessions").fetchone()[0]
+    assert kinds["TurnStarted"] == kinds["TurnFinished"] == kinds["AnswerReady"] == 1
+    assert sessions == 1  # one session opened, not a second one beside the first
+
+
+async def test_a_message_sent_as_a_turn_ends_does_not_cut_off_its_answer(home):
+    from rlm_tui.llm.scripted import Reply
+
+    # Replies streamed in small pieces, as in the screenshots where this was first seen: the draft
+    # is on screen until the turn's last batch of events replaces it with the answer.
+    answers = [f"answer number {n}" for n in range(1, 7)]
+    code = repl("counts = {f: f.lower().count('r') for f in ['Cherry', 'Pear']}\nprint(counts)")
+    app = make_app(
+        root=[Reply(x, chunk_chars=6, delay=0.05) for a in answers for x in (code, f"FINAL({a!r})")]
+    )
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(app.startup_done.is_set, pilot)
+        for n in range(1, 7):
+            await send(pilot, app, f"question {n}")
+            await wait_for(turn_done(app, n), pilot)  # the next goes at once, as a quick typist's would
+        await wait_for(lambda: not any(w.is_running for w in app.workers if w.group == "turn"), pilot)
+        for n, answer in enumerate(answers, 1):
+            assistant = app.chat.chat.assistants[n]
+            assert answer in assistant._shown and not assistant.drafting, n
+            assert "iteration" not in str(assistant.query_one(".who").render()), n

@@ -4,46 +4,10 @@ watch the answer, a code cell and tree nodes appear on the screen, quit cleanly.
 from __future__ import annotations
 
 import os
-import sys
-import time
-from pathlib import Path
-
-import pexpect
-import pyte
 
 from tests.cli.conftest import ROOT_SYSTEM, repl
 from tests.fakes.provider import FakeProvider, Script
-
-RLM = str(Path(sys.executable).with_name("rlm"))
-COLS, ROWS = 140, 40
-
-
-class Terminal:
-    def __init__(self, child: pexpect.spawn) -> None:
-        self.child = child
-        self.screen = pyte.Screen(COLS, ROWS)
-        self.stream = pyte.ByteStream(self.screen)
-
-    def text(self) -> str:
-        return "\n".join(self.screen.display)
-
-    def pump(self) -> None:
-        try:
-            while True:
-                self.stream.feed(self.child.read_nonblocking(65536, timeout=0.05))
-        except pexpect.TIMEOUT:
-            pass
-
-    def wait_for(self, *needles: str, timeout: float = 30.0) -> str:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            self.pump()
-            text = self.text()
-            if all(n in text for n in needles):
-                return text
-            if not self.child.isalive():
-                break
-        raise AssertionError(f"never saw {needles} on the screen:\n{self.text()}")
+from tests.ui.terminal import Terminal
 
 
 def test_a_conversation_in_a_real_terminal(tmp_path):
@@ -63,8 +27,8 @@ def test_a_conversation_in_a_real_terminal(tmp_path):
             "TERM": "xterm-256color",
             "LANG": "C.UTF-8",
         }
-        child = pexpect.spawn(RLM, env=env, dimensions=(ROWS, COLS), timeout=30)
-        terminal = Terminal(child)
+        terminal = Terminal.spawn([], env)
+        child = terminal.child
         try:
             terminal.wait_for("Ask anything", "Cells", "Calls")
             child.send("What is six times seven?\r")
@@ -74,9 +38,7 @@ def test_a_conversation_in_a_real_terminal(tmp_path):
             assert "You · turn 1" in screen and "What is six times seven?" in screen
             assert "✓ iteration 1" in screen and "✓ cell 1" in screen
             assert "42 yes" in screen  # the cell's output
-            child.sendcontrol("q")
-            child.expect(pexpect.EOF, timeout=20)
+            assert terminal.quit() == 0
         finally:
             child.close()
-        assert child.exitstatus == 0
         assert len([r for r in provider.requests if ROOT_SYSTEM in r.system]) == 2

@@ -3,6 +3,8 @@ status bar below. Live turns and recorded sessions are drawn by the same code, f
 
 from __future__ import annotations
 
+import asyncio
+
 import shlex
 from pathlib import Path
 
@@ -137,6 +139,9 @@ class ChatScreen(Screen):
         self.title_pending = False  # a new session takes its title from its first message
         self.side_width = 1
         self.animate = True
+        # Messages go one at a time, each to the end of its drawing: a message sent as the last
+        # turn ends waits for that turn's answer to be drawn instead of cutting it off.
+        self._sending = asyncio.Lock()
 
     # -- layout ----------------------------------------------------------------------------
 
@@ -330,8 +335,14 @@ class ChatScreen(Screen):
         self.query_one(PromptArea).clear()
         self.send(text)
 
-    @work(exclusive=True, group="turn")
+    @work(group="turn")
     async def send(self, text: str) -> None:
+        # A message typed while the app starts goes to the session start-up opens (or resumes).
+        await self.app.startup_done.wait()
+        async with self._sending:
+            await self._send(text)
+
+    async def _send(self, text: str) -> None:
         from rlm_tui.config import ConfigError
 
         try:
