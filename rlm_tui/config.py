@@ -14,11 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rlm_tui.errors import ConfigError
+
 APP = "rlm-tui"
-
-
-class ConfigError(Exception):
-    """A bad config value or file: shown as one line, exit code 2."""
 
 
 @dataclass

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from rlm_tui.config import ConfigError, config_path, data_dir, load
+from rlm_tui.config import config_path, data_dir, load
+from rlm_tui.errors import ConfigError
 
 RLM = str(Path(sys.executable).with_name("rlm"))
 

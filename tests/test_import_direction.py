@@ -61,7 +61,7 @@ def test_engine_knows_no_ui_store_or_concrete_clients():
     assert (
         _offenders(
             "engine",
-            ("rlm_tui.engine", "rlm_tui.sandbox", "rlm_tui.events", "rlm_tui.llm.base"),
+            ("rlm_tui.engine", "rlm_tui.sandbox", "rlm_tui.events", "rlm_tui.errors", "rlm_tui.llm.base"),
             ("textual", "sqlite3", "sqlite_utils", "anthropic", "litellm"),
         )
         == []
@@ -69,9 +69,9 @@ def test_engine_knows_no_ui_store_or_concrete_clients():
 
 
 def test_sandbox_host_side_knows_nothing_above_it():
-    assert _offenders("sandbox", ("rlm_tui.sandbox",), ("textual", "sqlite3", "sqlite_utils")) == []
+    assert _offenders("sandbox", ("rlm_tui.sandbox", "rlm_tui.errors"), ("textual", "sqlite3", "sqlite_utils")) == []
 
 
 def test_events_and_llm_stand_alone():
     assert _offenders("events.py", ()) == []
-    assert _offenders("llm", ("rlm_tui.llm",), ("textual", "sqlite3", "sqlite_utils")) == []
+    assert _offenders("llm", ("rlm_tui.llm", "rlm_tui.errors"), ("textual", "sqlite3", "sqlite_utils")) == []

@@ -6,13 +6,7 @@ from __future__ import annotations
 import time
 
 from rlm_tui.engine.settings import Limits
-
-
-class LimitReached(Exception):
-    def __init__(self, limit: str, detail: str) -> None:
-        super().__init__(detail)
-        self.limit = limit  # iterations | sub_calls | cost | time
-        self.detail = detail
+from rlm_tui.errors import LimitReached
 
 
 class TurnBudget:

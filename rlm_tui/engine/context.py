@@ -14,18 +14,15 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from rlm_tui.engine.budget import LimitReached, TurnBudget
+from rlm_tui.engine.budget import TurnBudget
 from rlm_tui.engine.settings import EngineSettings
 from rlm_tui.engine.usage import UsageTally
+from rlm_tui.errors import LimitReached, ProviderError, TurnCancelled
 from rlm_tui.events import Event, EventSink, Notice
-from rlm_tui.llm.base import Completion, ModelClient, ModelError, ModelRequest, RetryInfo, TextDelta
+from rlm_tui.llm.base import Completion, ModelClient, ModelRequest, RetryInfo, TextDelta
 from rlm_tui.sandbox.host import Worker
 
 T = TypeVar("T")
-
-
-class TurnCancelled(Exception):
-    """The user cancelled the turn (Esc)."""
 
 
 class SessionShared:
@@ -159,7 +156,7 @@ class TurnContext:
                     elif isinstance(item, Completion):
                         result = item
                 if result is None:
-                    raise ModelError(
+                    raise ProviderError(
                         f"{request.model}: the stream ended without a completion", kind="bad_response"
                     )
                 return result
@@ -171,7 +168,7 @@ class TurnContext:
             if enforce_time_limit and remaining is not None and remaining <= 0:
                 self.budget.exhausted = self.budget.time_limit()
                 raise self.budget.exhausted from None
-            raise ModelError(
+            raise ProviderError(
                 f"{request.model}: no reply within {timeout:g} s", kind="timeout", model=request.model
             ) from None
 

@@ -13,11 +13,11 @@ import time
 from dataclasses import dataclass
 
 from rlm_tui.engine import prompts
-from rlm_tui.engine.budget import LimitReached
-from rlm_tui.engine.context import TurnCancelled, TurnContext
+from rlm_tui.engine.context import TurnContext
 from rlm_tui.engine.replies import TextFinal, code_blocks, text_final
 from rlm_tui.engine.subcalls import ChildOutcome, SubCalls
 from rlm_tui.engine.usage import UsageTally
+from rlm_tui.errors import LimitReached, ProviderError, SandboxError, TurnCancelled
 from rlm_tui.events import (
     CellFinished,
     CellOutput,
@@ -27,8 +27,8 @@ from rlm_tui.events import (
     ModelStarted,
     Notice,
 )
-from rlm_tui.llm.base import Completion, Message, ModelError, ModelRequest
-from rlm_tui.sandbox.host import CellResult, Worker, WorkerDied
+from rlm_tui.llm.base import Completion, Message, ModelRequest
+from rlm_tui.sandbox.host import CellResult, Worker
 from rlm_tui.sandbox.rendering import render_value
 
 
@@ -172,7 +172,7 @@ class RLMRun:
                 timeout=timeout,
                 enforce_time_limit=purpose != "best_answer",
             )
-        except (ModelError, LimitReached, TurnCancelled) as exc:
+        except (ProviderError, LimitReached, TurnCancelled) as exc:
             ctx.event(
                 ModelFinished,
                 node,
@@ -256,7 +256,7 @@ class RLMRun:
     async def _render(self, name: str) -> str | None:
         try:
             return await self.worker.render_value(name)
-        except (RuntimeError, WorkerDied):
+        except SandboxError:
             return None
 
     async def _best_answer(self, limit: LimitReached) -> RunOutcome:
@@ -276,7 +276,7 @@ class RLMRun:
             written = text_final(text)
             if written is not None:
                 text = await self._resolve_text_final(written) or text
-        except (ModelError, LimitReached, TimeoutError) as exc:
+        except (ProviderError, LimitReached, TimeoutError) as exc:
             text = f"No answer was reached before the limit, and asking for a best answer failed ({exc})."
         return RunOutcome(f"{text}\n\n{note}" if text else note, stopped_by=limit.limit)
 
@@ -296,7 +296,7 @@ async def run_child(
             await worker.set_vars(context=prompt)
         try:
             table, _ = await worker.var_table()
-        except (RuntimeError, WorkerDied) as exc:
+        except SandboxError as exc:
             table = f"(the variable table could not be built: {exc})"
         run = RLMRun(
             ctx,

@@ -19,12 +19,13 @@ from typing import Any
 
 from rlm_tui.engine import prompts
 from rlm_tui.engine.attachments import Attachment, fingerprint, readable_problem
-from rlm_tui.engine.context import SessionShared, TurnCancelled, TurnContext
+from rlm_tui.engine.context import SessionShared, TurnContext
 from rlm_tui.engine.rlm import RLMRun
 from rlm_tui.engine.settings import EngineSettings
+from rlm_tui.errors import ProviderError, SandboxError, SessionBusy, TurnCancelled
 from rlm_tui.events import AnswerReady, Error, EventSink, Notice, TurnFinished, TurnStarted, turn_outcome_text
-from rlm_tui.llm.base import ModelClient, ModelError
-from rlm_tui.sandbox.host import Worker, WorkerDied, WorkerStartError
+from rlm_tui.llm.base import ModelClient
+from rlm_tui.sandbox.host import Worker
 from rlm_tui.sandbox.snapshot import Snapshot
 
 # ("file", name) when `context` is an attached file, ("text", message) when a long message
@@ -41,7 +42,7 @@ class TurnResult:
     usage: dict[str, Any]
     duration: float
     error: str | None = None
-    error_kind: str | None = None  # for a failed turn: the ModelError kind (auth, not_found, ...)
+    error_kind: str | None = None  # for a failed turn: the ProviderError kind (auth, not_found, ...)
 
 
 def new_session_id() -> str:
@@ -118,7 +119,7 @@ class Session:
         disk_bytes, mtime, digest = await asyncio.to_thread(fingerprint, resolved)
         try:
             info = await self.worker.load_file(name, resolved, as_context=as_context)
-        except (RuntimeError, WorkerDied) as exc:
+        except SandboxError as exc:
             raise OSError(f"could not load {resolved}: {exc}") from exc
         attachment = Attachment(
             name, str(resolved.resolve()), info["type"] or "", info["size"] or 0, disk_bytes, mtime, digest
@@ -150,7 +151,7 @@ class Session:
 
     async def run_turn(self, message: str) -> TurnResult:
         if self._ctx is not None:
-            raise RuntimeError("a turn is already running in this session")
+            raise SessionBusy("a turn is already running in this session")
         self.state.turns += 1
         turn = self.state.turns
         node = f"t{turn}"
@@ -210,9 +211,9 @@ class Session:
             status = "stopped" if stopped_by else "ok"
         except TurnCancelled:
             status = "cancelled"
-        except ModelError as exc:
+        except ProviderError as exc:
             status, error, error_kind = "failed", str(exc), exc.kind
-        except (WorkerStartError, WorkerDied) as exc:
+        except SandboxError as exc:
             status, error = "failed", f"the REPL worker failed: {exc}"
         finally:
             self._ctx = None
@@ -238,7 +239,7 @@ class Session:
     async def _var_table(self) -> str:
         try:
             table, _ = await self.worker.var_table()
-        except (RuntimeError, WorkerDied) as exc:
+        except SandboxError as exc:
             return f"(the variable table could not be built: {exc}; SHOW_VARS() may tell more)"
         return table
 

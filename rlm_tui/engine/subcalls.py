@@ -14,8 +14,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from rlm_tui.engine.context import TurnContext
+from rlm_tui.errors import ProviderError, TurnCancelled
 from rlm_tui.events import SubCallFinished, SubCallStarted
-from rlm_tui.llm.base import Message, ModelError, ModelRequest, Usage, estimate_tokens
+from rlm_tui.llm.base import Message, ModelRequest, Usage, estimate_tokens
 from rlm_tui.sandbox.host import SubCallHandler, SubCallRejected, SubCallRequest
 
 
@@ -217,7 +218,7 @@ class SubCalls:
                 duration=time.perf_counter() - started,
                 error=message,
             )
-            if isinstance(exc, ModelError):
+            if isinstance(exc, ProviderError):
                 prefix = "the child RLM failed: " if kind == "rlm" else ""
                 raise SubCallRejected(prefix + message, "SubCallError") from exc
             raise
@@ -239,7 +240,7 @@ def _forget(ctx: TurnContext, key: tuple, fut: asyncio.Future, exc: BaseExceptio
     if ctx.shared.cache.get(key) is fut:
         del ctx.shared.cache[key]
     if not fut.done():
-        fut.set_exception(exc if isinstance(exc, Exception) else RuntimeError("cancelled"))
+        fut.set_exception(exc if isinstance(exc, Exception) else TurnCancelled("cancelled"))
         fut.exception()  # mark retrieved: nobody else may be waiting
 
 

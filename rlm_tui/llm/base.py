@@ -59,17 +59,6 @@ class Completion:
     stop_reason: str | None = None
 
 
-class ModelError(Exception):
-    """A model call failed for good (after any retries). ``kind`` says how, for messages and tests."""
-
-    def __init__(self, message: str, *, kind: str = "error", model: str = "") -> None:
-        super().__init__(message)
-        self.kind = (
-            kind  # auth | not_found | rate_limit | server | timeout | connection | bad_response | error
-        )
-        self.model = model
-
-
 class ModelClient(Protocol):
     def stream(self, request: ModelRequest) -> AsyncIterator[TextDelta | Completion]:
         """Yield text deltas as they arrive, then exactly one Completion."""

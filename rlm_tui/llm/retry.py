@@ -1,7 +1,7 @@
 """Retries with exponential backoff and jitter, honouring Retry-After.
 
 Backends turn their library's exceptions into ``ProviderFailure``; this module decides whether to
-try again, reports every retry (the engine makes it an event), and raises a ``ModelError`` with a
+try again, reports every retry (the engine makes it an event), and raises a ``ProviderError`` with a
 clear message when the retries run out or the failure is not worth retrying.
 """
 
@@ -12,7 +12,8 @@ import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
-from rlm_tui.llm.base import Completion, ModelError, ModelRequest, RetryInfo, TextDelta
+from rlm_tui.errors import ProviderError
+from rlm_tui.llm.base import Completion, ModelRequest, RetryInfo, TextDelta
 
 RETRYABLE = frozenset({"rate_limit", "server", "timeout", "connection", "bad_response"})
 MAX_RETRY_AFTER = 300.0
@@ -88,7 +89,7 @@ async def stream_with_retries(
         except ProviderFailure as failure:
             attempt += 1
             if not failure.retryable or attempt > policy.max_retries:
-                raise ModelError(
+                raise ProviderError(
                     _explain(request.model, failure, attempt), kind=failure.kind, model=request.model
                 ) from None
             delay = policy.delay(attempt, failure)

@@ -12,7 +12,8 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from rlm_tui.llm.base import Completion, ModelError, ModelRequest, TextDelta, Usage, estimate_tokens
+from rlm_tui.errors import ProviderError
+from rlm_tui.llm.base import Completion, ModelRequest, TextDelta, Usage, estimate_tokens
 
 
 @dataclass(frozen=True)
@@ -20,7 +21,7 @@ class Reply:
     text: str = ""
     delay: float = 0.0
     usage: Usage | None = None
-    error: str | None = None  # raise ModelError(error) instead of answering
+    error: str | None = None  # raise ProviderError(error) instead of answering
     chunk_chars: int = 64
     chunk_delay: float = 0.0  # seconds between deltas: a model streaming at a given speed
 
@@ -54,7 +55,7 @@ class ScriptedClient:
         if reply.delay:
             await asyncio.sleep(reply.delay)
         if reply.error:
-            raise ModelError(reply.error, model=request.model)
+            raise ProviderError(reply.error, model=request.model)
         for i in range(0, len(reply.text), reply.chunk_chars):
             if reply.chunk_delay and i:
                 await asyncio.sleep(reply.chunk_delay)

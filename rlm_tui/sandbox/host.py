@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rlm_tui.errors import WorkerDied, WorkerRefused, WorkerStartError
 from rlm_tui.sandbox import protocol
 from rlm_tui.sandbox.env import worker_env
 from rlm_tui.sandbox.process import Isolation, choose_isolation, death_cause, harden_host, worker_command
@@ -32,14 +33,6 @@ STOP_NOTES = {
     "interrupted": "\n[interrupted: the cell was stopped by the user; variables from earlier cells are kept]\n",
 }
 FILE_TIMEOUT = 3600.0  # loading a file of gigabytes takes a while; it runs no model code
-
-
-class WorkerDied(RuntimeError):
-    pass
-
-
-class WorkerStartError(RuntimeError):
-    pass
 
 
 class SubCallRejected(Exception):
@@ -278,7 +271,7 @@ class Worker:
                     f"the worker did not answer a {op} request in time; it was restarted"
                 ) from None
         if not msg.get("ok"):
-            raise RuntimeError(msg.get("error", f"{op} failed"))
+            raise WorkerRefused(msg.get("error", f"{op} failed"))
         return msg, out
 
     async def _ensure_alive(self) -> None:
@@ -428,7 +421,7 @@ class Worker:
         if data.values:
             await self._raw_call(protocol.SET_VARS, values=data.values, describe=data.describe)
         for name, path in data.files.items():
-            with contextlib.suppress(RuntimeError):
+            with contextlib.suppress(WorkerRefused):
                 await self._raw_call(
                     protocol.LOAD_FILE, name=name, path=path, as_context=False, timeout=FILE_TIMEOUT
                 )
@@ -457,7 +450,7 @@ class Worker:
         _, fut = await self._request(op, blobs, **fields)
         msg, _ = await asyncio.wait_for(fut, timeout or self.settings.control_timeout)
         if not msg.get("ok"):
-            raise RuntimeError(msg.get("error", f"{op} failed"))
+            raise WorkerRefused(msg.get("error", f"{op} failed"))
         return msg
 
     async def set_vars(self, describe: dict[str, str] | None = None, **values: Any) -> None:

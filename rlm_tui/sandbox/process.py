@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from rlm_tui.errors import WorkerStartError
 from rlm_tui.sandbox.settings import SandboxSettings
 
 BWRAP_ARGS = (
@@ -85,7 +86,7 @@ def choose_isolation(settings: SandboxSettings) -> Isolation:
             _as_root("bubblewrap: no network, read-only outside the session folder, own process tree"),
         )
     if settings.isolation == "bubblewrap":
-        raise RuntimeError(f"sandbox isolation 'bubblewrap' was asked for, but {problem}")
+        raise WorkerStartError(f"sandbox isolation 'bubblewrap' was asked for, but {problem}")
     return Isolation("process", _as_root(f"process only: {problem}; {PROCESS_RISK}"))
 
 

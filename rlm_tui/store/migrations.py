@@ -15,6 +15,8 @@ from contextlib import contextmanager
 
 import sqlite_utils
 
+from rlm_tui.errors import StoreError
+
 
 def _v1(db: sqlite_utils.Database) -> None:
     db.executescript(
@@ -107,7 +109,7 @@ def migrate(db: sqlite_utils.Database, target: int = LATEST) -> int:
     """Run the steps the database has not seen, each in its own transaction. Returns the version."""
     current = version(db)
     if current > LATEST:
-        raise RuntimeError(f"this database has schema version {current}, newer than this rlm-tui ({LATEST})")
+        raise StoreError(f"this database has schema version {current}, newer than this rlm-tui ({LATEST})")
     for number in range(current + 1, target + 1):
         with transaction(db.conn):
             STEPS[number - 1](db)

@@ -13,6 +13,7 @@ from typing import Any
 
 import sqlite_utils
 
+from rlm_tui.errors import UnknownSession
 from rlm_tui.events import Event, event_from_dict, turn_outcome_text
 from rlm_tui.store import derive
 from rlm_tui.store.database import open_db
@@ -23,10 +24,6 @@ DB_FILE = "sessions.db"
 
 
 _FORK_SUFFIX = re.compile(r"( \(fork at turn \d+\))+$")  # a fork of a fork is named once
-
-
-class UnknownSession(LookupError):
-    pass
 
 
 @dataclass(frozen=True)

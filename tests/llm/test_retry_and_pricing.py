@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from rlm_tui.errors import ProviderError
 from rlm_tui.llm import pricing
-from rlm_tui.llm.base import Completion, ModelError, ModelRequest, RetryInfo, TextDelta, Usage
+from rlm_tui.llm.base import Completion, ModelRequest, RetryInfo, TextDelta, Usage
 from rlm_tui.llm.retry import ProviderFailure, RetryPolicy, parse_retry_after, stream_with_retries
 
 
@@ -52,7 +53,7 @@ async def test_retries_run_out_with_a_clear_error():
         pass
 
     seen: list[RetryInfo] = []
-    with pytest.raises(ModelError) as caught:
+    with pytest.raises(ProviderError) as caught:
         await _collect(stream_with_retries(attempt, _request(seen), RetryPolicy(max_retries=3), no_sleep))
     assert str(caught.value) == "openai/gpt-4o: HTTP 500: boom after 4 attempts"
     assert caught.value.kind == "server" and len(seen) == 3
@@ -65,7 +66,7 @@ async def test_failures_not_worth_retrying_fail_at_once(kind):
         yield  # pragma: no cover
 
     seen: list[RetryInfo] = []
-    with pytest.raises(ModelError) as caught:
+    with pytest.raises(ProviderError) as caught:
         await _collect(stream_with_retries(attempt, _request(seen), RetryPolicy()))
     assert caught.value.kind == kind and seen == []
 

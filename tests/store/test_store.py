@@ -7,6 +7,7 @@ import sqlite3
 
 import pytest
 
+from rlm_tui.errors import UnknownSession
 from rlm_tui.events import (
     AnswerReady,
     CellFinished,
@@ -25,7 +26,7 @@ from rlm_tui.store import migrations
 from rlm_tui.store.database import open_db
 from rlm_tui.store.export import to_jsonl, to_markdown
 from rlm_tui.store.recorder import Recorder
-from rlm_tui.store.sessions import Store, UnknownSession
+from rlm_tui.store.sessions import Store
 
 
 def record_turn(

@@ -4,7 +4,6 @@ status bar below. Live turns and recorded sessions are drawn by the same code, f
 from __future__ import annotations
 
 import asyncio
-
 import shlex
 from pathlib import Path
 

@@ -1,0 +1,95 @@
+"""Our own failures, in one hierarchy. Every room raises these (never a bare RuntimeError), and each
+entry point (``rlm ask``, ``rlm sessions``, the app) catches ``RlmError`` once and shows it as one
+line: configuration and usage problems exit 2, everything else that failed exits 1.
+
+    RlmError
+    ├── ConfigError        a bad setting, flag, model name or missing key      (exit 2)
+    ├── ProviderError      a model call failed for good (``kind`` says how)     (exit 1; auth/not_found 2)
+    ├── SandboxError       the REPL could not do what was asked                 (exit 1)
+    │   ├── WorkerStartError   the worker process would not start
+    │   ├── WorkerDied         the worker went away mid-request
+    │   └── WorkerRefused      the worker answered a request with an error
+    ├── SessionBusy        a turn is already running in the session            (exit 1)
+    ├── StoreError         the session database could not be read or written  (exit 1)
+    │   └── UnknownSession     no session (or more than one) matches an id      (exit 2)
+    ├── LimitReached       a turn's budget ran out (control flow inside the engine)
+    └── TurnCancelled      the user cancelled the turn (control flow inside the engine)
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+ProviderErrorKind = Literal[
+    "auth", "not_found", "rate_limit", "server", "timeout", "connection", "bad_response", "error"
+]
+LimitName = Literal["iterations", "sub_calls", "cost", "time", "depth"]
+
+
+class RlmError(Exception):
+    """A failure of ours, with a message fit to show the user as it is."""
+
+    exit_code = 1
+
+
+class ConfigError(RlmError):
+    """A bad config value or file, flag, model name, or a missing key: one line, exit code 2."""
+
+    exit_code = 2
+
+
+class ProviderError(RlmError):
+    """A model call failed for good (after any retries). ``kind`` says how, for messages and tests."""
+
+    def __init__(self, message: str, *, kind: ProviderErrorKind = "error", model: str = "") -> None:
+        super().__init__(message)
+        self.kind: ProviderErrorKind = kind
+        self.model = model
+
+    @property
+    def exit_code(self) -> int:  # type: ignore[override]
+        # the provider refusing the key or the model name is a configuration problem
+        return 2 if self.kind in ("auth", "not_found") else 1
+
+
+class SandboxError(RlmError):
+    """The REPL could not do what was asked."""
+
+
+class WorkerStartError(SandboxError):
+    """The REPL worker process would not start (or isolation that was asked for is not there)."""
+
+
+class WorkerDied(SandboxError):
+    """The REPL worker went away while a request was in flight."""
+
+
+class WorkerRefused(SandboxError):
+    """The worker answered a control request with an error (a bad file, a missing variable)."""
+
+
+class SessionBusy(RlmError):
+    """A turn is already running in this session (or another process holds it)."""
+
+
+class StoreError(RlmError):
+    """The session database could not be read or written."""
+
+
+class UnknownSession(StoreError, LookupError):
+    """No recorded session (or more than one) matches the id given."""
+
+    exit_code = 2
+
+
+class LimitReached(RlmError):
+    """A turn's budget ran out; the engine turns it into a best answer that names the limit."""
+
+    def __init__(self, limit: str, detail: str) -> None:
+        super().__init__(detail)
+        self.limit = limit
+        self.detail = detail
+
+
+class TurnCancelled(RlmError):
+    """The user cancelled the turn (Esc)."""
