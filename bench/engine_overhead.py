@@ -36,7 +36,7 @@ def two_iteration_responder(request):
 
 async def scaffold_time(tmp: Path) -> list[float]:
     client = ScriptedClient(two_iteration_responder)
-    session = Session(EngineSettings("scripted/root", "scripted/sub"), client, workdir=tmp / "turns")
+    session = Session(EngineSettings("scripted/root", "scripted/sub"), client, repl_factory=Worker, workdir=tmp / "turns")
     await session.start()
     times = []
     try:
@@ -75,7 +75,7 @@ async def batched(tmp: Path, n: int = 200, latency: float = 0.1, concurrency: in
     client = ScriptedClient(respond)
     settings = EngineSettings("scripted/root", "scripted/sub", limits=Limits(max_concurrency=concurrency))
     events = []
-    session = Session(settings, client, events.append, workdir=tmp / "batch")
+    session = Session(settings, client, events.append, repl_factory=Worker, workdir=tmp / "batch")
     await session.start()
     try:
         await session.run_turn("batch")

@@ -21,6 +21,7 @@ from _report import report  # noqa: E402
 from rlm_tui.engine.session import Session  # noqa: E402
 from rlm_tui.engine.settings import EngineSettings  # noqa: E402
 from rlm_tui.llm.router import ModelRouter  # noqa: E402
+from rlm_tui.sandbox.host import Worker  # noqa: E402
 from tests.fakes.provider import FakeProvider, Script  # noqa: E402
 
 TURNS = 200
@@ -51,7 +52,7 @@ async def main() -> None:
     with FakeProvider(script) as provider, tempfile.TemporaryDirectory() as tmp:
         router = ModelRouter(api_base=provider.anthropic_base, sub_api_base=provider.anthropic_base)
         settings = EngineSettings("anthropic/claude-sonnet-5-5", "anthropic/claude-haiku-5-5")
-        async with Session(settings, router, workdir=tmp) as session:
+        async with Session(settings, router, repl_factory=Worker, workdir=tmp) as session:
             resent = 0
             for n in range(1, TURNS + 1):
                 first_request = len(provider.requests)

@@ -3,12 +3,14 @@ entry point (``rlm ask``, ``rlm sessions``, the app) catches ``RlmError`` once a
 line: configuration and usage problems exit 2, everything else that failed exits 1.
 
     RlmError
-    ├── ConfigError        a bad setting, flag, model name or missing key      (exit 2)
+    ├── UsageError         what was asked cannot be done as asked               (exit 2)
+    │   └── ConfigError    a bad setting, flag, model name or missing key
     ├── ProviderError      a model call failed for good (``kind`` says how)     (exit 1; auth/not_found 2)
     ├── SandboxError       the REPL could not do what was asked                 (exit 1)
     │   ├── WorkerStartError   the worker process would not start
     │   ├── WorkerDied         the worker went away mid-request
     │   └── WorkerRefused      the worker answered a request with an error
+    ├── AttachmentError    a file could not be attached                        (exit 1)
     ├── SessionBusy        a turn is already running in the session            (exit 1)
     ├── StoreError         the session database could not be read or written  (exit 1)
     │   └── UnknownSession     no session (or more than one) matches an id      (exit 2)
@@ -32,10 +34,15 @@ class RlmError(Exception):
     exit_code = 1
 
 
-class ConfigError(RlmError):
-    """A bad config value or file, flag, model name, or a missing key: one line, exit code 2."""
+class UsageError(RlmError):
+    """What the user asked for cannot be done as asked (a turn out of range, an empty title, a
+    missing question): one line, exit code 2."""
 
     exit_code = 2
+
+
+class ConfigError(UsageError):
+    """A bad config value or file, flag, model name, or a missing key: one line, exit code 2."""
 
 
 class ProviderError(RlmError):
@@ -66,6 +73,10 @@ class WorkerDied(SandboxError):
 
 class WorkerRefused(SandboxError):
     """The worker answered a control request with an error (a bad file, a missing variable)."""
+
+
+class AttachmentError(RlmError):
+    """A file or folder could not be attached (missing, unreadable, or the REPL could not load it)."""
 
 
 class SessionBusy(RlmError):

@@ -159,7 +159,7 @@ async def film(app, theme: str, suffix: str) -> None:
 
         def finished(n: int) -> bool:
             turn = chat.model.turns.get(n)
-            return turn is not None and turn.status != "running" and not app.controller.busy
+            return turn is not None and turn.status != "running" and not app.workspace.busy
 
         await ask("Count the r's in some fruit names.")
         while not finished(1):

@@ -10,6 +10,7 @@ import pytest
 
 from rlm_tui.config import config_path, data_dir, load
 from rlm_tui.errors import ConfigError
+from rlm_tui.services.runtime import engine_settings
 
 RLM = str(Path(sys.executable).with_name("rlm"))
 
@@ -137,3 +138,165 @@ def test_the_default_pair_and_an_explicit_sub_model_stay_as_set(home, monkeypatc
     config = load({"model": "openai/gpt-4o", "api_base": "http://127.0.0.1:8/v1"})
     assert config.sub_model == "openai/gpt-4o-mini" and config.source("sub_model") == "env RLM_SUB_MODEL"
     assert config.sub_api_base is None  # the router sends same-provider sub-calls to api_base
+
+
+def _error(home, text: str | bytes) -> str:
+    """The one-line message load() gives for this config file."""
+    path = home / "config.toml"
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    with pytest.raises(ConfigError) as raised:
+        load()
+    message = str(raised.value)
+    assert "\n" not in message
+    return message
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("cell_timeout = inf\n", "line 1: cell_timeout must be a finite number, not inf"),
+        ("[limits]\nmax_cost_usd = nan\n", "line 2: max_cost_usd must be a finite number, not nan"),
+        ("max_seconds = -inf\n", "line 1: max_seconds must be a finite number, not -inf"),
+    ],
+)
+def test_inf_and_nan_in_the_file_are_rejected(home, text, message):
+    assert _error(home, text) == f"{home / 'config.toml'}, {message}"
+
+
+@pytest.mark.parametrize(("var", "value"), [("RLM_CELL_TIMEOUT", "inf"), ("RLM_MAX_COST_USD", "nan")])
+def test_inf_and_nan_in_the_environment_are_rejected(home, monkeypatch, var, value):
+    monkeypatch.setenv(var, value)
+    name = var.removeprefix("RLM_").lower()
+    with pytest.raises(ConfigError) as raised:
+        load()
+    assert str(raised.value) == f"environment variable {var}: {name} must be a finite number, not {value!r}"
+
+
+def test_a_binary_config_file_is_one_line_naming_the_file(home):
+    message = _error(home, b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xfe")
+    assert message.startswith(f"{home / 'config.toml'}: not a text file") and "not UTF-8" in message
+
+
+def test_an_unreadable_config_file_names_the_file(home):
+    (home / "config.toml").mkdir()
+    with pytest.raises(ConfigError, match=r"cannot read the config file .*config\.toml"):
+        load()
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            '[sandbox]\nsandbox = "docker"\n',
+            "line 2: sandbox must be one of auto, bubblewrap, process, not 'docker'",
+        ),
+        ("cell_timeout = 0.05\n", "line 1: cell_timeout must be at least 0.1, not 0.05"),
+        ("[limits]\nmax_sub_calls = -1\nmax_depth = 0\n", "line 2: max_sub_calls must be at least 0, not -1"),
+        ("max_depth = true\n", "line 1: max_depth must be a whole number, not True"),
+        ("max_output_tokens = 3.5\n", "line 1: max_output_tokens must be a whole number, not 3.5"),
+        ("model = 3\n", "line 1: model must be text, not 3"),
+        ('model = ""\n', "line 1: model must not be empty"),
+        ("[limits.more]\nmax_depth = 3\n", "line 1: unknown setting 'more' (known: api_base, cell_timeout,"),
+    ],
+)
+def test_a_bad_value_in_the_file_is_said_in_our_words(home, text, message):
+    assert _error(home, text).startswith(f"{home / 'config.toml'}, {message}")
+
+
+def test_a_value_below_its_minimum_in_the_environment(home, monkeypatch):
+    monkeypatch.setenv("RLM_MAX_ITERATIONS", "0")
+    with pytest.raises(ConfigError) as raised:
+        load()
+    assert (
+        str(raised.value)
+        == "environment variable RLM_MAX_ITERATIONS: max_iterations must be at least 1, not '0'"
+    )
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        ({"max_depth": 0}, "--max-depth: max_depth must be at least 1, not 0"),
+        ({"max_cost_usd": float("nan")}, "--max-cost: max_cost_usd must be a finite number, not nan"),
+        ({"max_iterations": "many"}, "--max-iterations: max_iterations must be a whole number, not 'many'"),
+        ({"model": ""}, "--model: model must not be empty"),
+    ],
+)
+def test_a_flag_with_a_bad_value_names_the_flag(home, flags, message):
+    names = {"max_cost_usd": "--max-cost", "max_depth": "--max-depth", "max_iterations": "--max-iterations"}
+    with pytest.raises(ConfigError) as raised:
+        load(flags, flag_names={**names, "model": "--model"})
+    assert str(raised.value) == message
+
+
+def test_a_bad_flag_is_one_line_and_exit_2(home):
+    env = {"RLM_HOME": str(home), "PATH": "/usr/bin:/bin"}
+    done = subprocess.run([RLM, "config", "--model", ""], capture_output=True, text=True, env=env)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1
+    assert "--model: model must not be empty" in done.stderr
+
+
+def test_a_bad_value_is_reported_even_when_a_higher_layer_overrides_it(home):
+    (home / "config.toml").write_text('max_depth = "deep"\n')
+    with pytest.raises(ConfigError, match="line 1: max_depth must be a whole number, not 'deep'"):
+        load({"max_depth": 3})
+
+
+def test_an_optional_limit_is_unset_by_none_or_an_empty_value(home, monkeypatch):
+    (home / "config.toml").write_text("max_cost_usd = 2.5\nmax_seconds = 60\n")
+    monkeypatch.setenv("RLM_MAX_COST_USD", "none")
+    monkeypatch.setenv("RLM_MAX_SECONDS", "")
+    config = load()
+    assert config.max_cost_usd is None and config.source("max_cost_usd") == "env RLM_MAX_COST_USD"
+    assert config.max_seconds is None and config.source("max_seconds") == "env RLM_MAX_SECONDS"
+
+
+def test_only_the_upper_case_variable_counts(home):
+    config = load(environ={"rlm_max_depth": "5", "RLM_MAX_ITERATIONS": "7"})
+    assert config.max_depth == 2 and config.source("max_depth") == "default"
+    assert config.max_iterations == 7
+
+
+def test_the_app_can_switch_models_on_a_loaded_config(home):
+    config = load({"model": "openai/gpt-4o"})
+    config.sub_model = "openai/gpt-4o-mini"  # what /model does
+    config.sources["sub_model"] = "/model"
+    assert config.sub_model == "openai/gpt-4o-mini" and config.source("sub_model") == "/model"
+    assert engine_settings(config).sub_model == "openai/gpt-4o-mini"
+
+
+def test_rlm_config_shows_every_kind_of_source(home):
+    (home / "config.toml").write_text('theme = "rlm-light"\n[limits]\nmax_depth = 3\n')
+    env = {
+        "RLM_HOME": str(home),
+        "PATH": "/usr/bin:/bin",
+        "RLM_MAX_ITERATIONS": "12",
+        "ANTHROPIC_BASE_URL": "http://127.0.0.1:9/",
+    }
+    done = subprocess.run(
+        [RLM, "config", "--model", "anthropic/claude-opus-5"], capture_output=True, text=True, env=env
+    )
+    assert done.returncode == 0, done.stderr
+    rows = {line.split()[0]: line for line in done.stdout.splitlines() if line.strip()}
+    path = home / "config.toml"
+    assert rows["model"].endswith("(flag)")
+    assert rows["sub_model"].endswith("(same as model)") and "anthropic/claude-opus-5" in rows["sub_model"]
+    assert rows["max_depth"].endswith(f"(file {path}:3)") and rows["theme"].endswith(f"(file {path}:1)")
+    assert rows["max_iterations"].endswith("(env RLM_MAX_ITERATIONS)")
+    assert rows["api_base"].endswith("(env ANTHROPIC_BASE_URL)")
+    assert rows["cell_timeout"].split()[1] == "120.0" and rows["cell_timeout"].endswith("(default)")
+    assert rows["max_cost_usd"].split()[1] == "(unset)"
+
+
+def test_reading_paths_and_rlm_help_do_not_import_pydantic(home):
+    code = (
+        "import sys\n"
+        "from rlm_tui.config import config_path, data_dir\n"
+        "from rlm_tui.cli import main\n"
+        "config_path(), data_dir()\n"
+        "sys.argv = ['rlm', '--help']\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "assert not [m for m in sys.modules if m.startswith('pydantic')], 'pydantic imported'\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

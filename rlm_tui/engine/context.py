@@ -8,19 +8,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 from rlm_tui.engine.budget import TurnBudget
+from rlm_tui.engine.repl import REPL, REPLFactory
 from rlm_tui.engine.settings import EngineSettings
 from rlm_tui.engine.usage import UsageTally
 from rlm_tui.errors import LimitReached, ProviderError, TurnCancelled
 from rlm_tui.events import Event, EventSink, Notice
 from rlm_tui.llm.base import Completion, ModelClient, ModelRequest, RetryInfo, TextDelta
-from rlm_tui.sandbox.host import Worker
 
 T = TypeVar("T")
 
@@ -71,6 +70,7 @@ class TurnContext:
         emit: EventSink,
         shared: SessionShared,
         workdir: Path,
+        repl_factory: REPLFactory,
     ) -> None:
         self.session_id = session_id
         self.turn = turn
@@ -79,10 +79,11 @@ class TurnContext:
         self._emit = emit
         self.shared = shared
         self.workdir = workdir
+        self.repl_factory = repl_factory  # child RLMs get their own REPL from it
         self.budget = TurnBudget(settings.limits)
         self.tally = UsageTally()
         self.cancelled = False
-        self.workers: set[Worker] = set()
+        self.repls: set[REPL] = set()
         self._active: set[asyncio.Future] = set()
         self._interrupts: set[asyncio.Future] = set()
         self.notices_sent: set[str] = set()
@@ -99,8 +100,8 @@ class TurnContext:
 
     def cancel(self) -> None:
         self.cancelled = True
-        for worker in list(self.workers):
-            task = asyncio.ensure_future(worker.interrupt())
+        for repl in list(self.repls):
+            task = asyncio.ensure_future(repl.interrupt())
             self._interrupts.add(task)
             task.add_done_callback(self._interrupts.discard)
         for task in list(self._active):
@@ -209,10 +210,6 @@ class TurnContext:
             return
         self.notices_sent.add(key)
         self.event(Notice, node_id, parent_id, kind=kind, message=message)
-
-    @staticmethod
-    def now() -> float:
-        return time.perf_counter()
 
 
 __all__ = ["LimitReached", "SessionShared", "TurnCancelled", "TurnContext"]

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from rlm_tui.engine import prompts
 from rlm_tui.engine.context import TurnContext
+from rlm_tui.engine.repl import REPL
 from rlm_tui.engine.replies import TextFinal, code_blocks, text_final
 from rlm_tui.engine.subcalls import ChildOutcome, SubCalls
 from rlm_tui.engine.usage import UsageTally
@@ -26,10 +27,11 @@ from rlm_tui.events import (
     ModelFinished,
     ModelStarted,
     Notice,
+    nodes,
 )
 from rlm_tui.llm.base import Completion, Message, ModelRequest
-from rlm_tui.sandbox.host import CellResult, Worker
 from rlm_tui.sandbox.rendering import render_value
+from rlm_tui.sandbox.types import CellResult
 
 
 @dataclass
@@ -42,7 +44,7 @@ class RLMRun:
     def __init__(
         self,
         ctx: TurnContext,
-        worker: Worker,
+        repl: REPL,
         *,
         depth: int,
         node: str,
@@ -51,7 +53,7 @@ class RLMRun:
         first_message: str,
     ) -> None:
         self.ctx = ctx
-        self.worker = worker
+        self.repl = repl
         self.depth = depth
         self.node = node  # iterations hang below this node
         self.parent = parent
@@ -77,7 +79,7 @@ class RLMRun:
 
     async def _iterate(self, iteration: int) -> RunOutcome | None:
         ctx = self.ctx
-        node = f"{self.node}.i{iteration}"
+        node = nodes.iteration(self.node, iteration)
         reply = await self._ask(node, iteration)
         text = reply.text
         self.messages.append(Message("assistant", text if text.strip() else "(empty reply)"))
@@ -202,7 +204,7 @@ class RLMRun:
 
     async def _run_cell(self, iteration_node: str, iteration: int, index: int, code: str) -> CellResult:
         ctx = self.ctx
-        node = f"{iteration_node}.c{index}"
+        node = nodes.cell(iteration_node, index)
         ctx.event(
             CellStarted, node, iteration_node, code=code, depth=self.depth, iteration=iteration, index=index
         )
@@ -210,7 +212,7 @@ class RLMRun:
         remaining = ctx.budget.remaining_seconds()
         if remaining is not None:
             timeout = max(0.01, min(timeout, remaining))
-        result = await self.worker.run_cell(
+        result = await self.repl.run_cell(
             code,
             timeout=timeout,
             on_output=lambda stream, text: ctx.event(
@@ -255,7 +257,7 @@ class RLMRun:
 
     async def _render(self, name: str) -> str | None:
         try:
-            return await self.worker.render_value(name)
+            return await self.repl.render_value(name)
         except SandboxError:
             return None
 
@@ -270,7 +272,7 @@ class RLMRun:
         self.messages.append(Message("user", request))
         try:
             reply = await self._ask(
-                f"{self.node}.best", 0, purpose="best_answer", timeout=ctx.settings.best_answer_seconds
+                nodes.best_answer(self.node), 0, purpose="best_answer", timeout=ctx.settings.best_answer_seconds
             )
             text = reply.text.strip()
             written = text_final(text)
@@ -286,21 +288,21 @@ async def run_child(
 ) -> ChildOutcome:
     """An rlm_query: a child RLM with its own worker, whose answer returns to the calling cell."""
     workdir = ctx.workdir / ".children" / node.replace(".", "_")
-    worker = Worker(workdir, ctx.settings.sandbox)
-    ctx.workers.add(worker)
+    repl = ctx.repl_factory(workdir, ctx.settings.sandbox)
+    ctx.repls.add(repl)
     try:
-        await worker.start()
+        await repl.start()
         if context_blob is not None:
-            await worker.set_pickled("context", context_blob)
+            await repl.set_pickled("context", context_blob)
         else:
-            await worker.set_vars(context=prompt)
+            await repl.set_vars(context=prompt)
         try:
-            table, _ = await worker.var_table()
+            table, _ = await repl.var_table()
         except SandboxError as exc:
             table = f"(the variable table could not be built: {exc})"
         run = RLMRun(
             ctx,
-            worker,
+            repl,
             depth=depth,
             node=node,
             parent=node,
@@ -311,7 +313,7 @@ async def run_child(
         usage = run.tally.total()
         return ChildOutcome(outcome.answer, usage, outcome.stopped_by)
     finally:
-        ctx.workers.discard(worker)
-        await worker.close()
+        ctx.repls.discard(repl)
+        await repl.close()
         with contextlib.suppress(OSError):
             shutil.rmtree(workdir)

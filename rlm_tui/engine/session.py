@@ -1,4 +1,4 @@
-"""A chat session: one root REPL worker and its turns.
+"""A chat session: one root REPL and its turns.
 
 ``run_turn`` builds the root prompt from the variable table and the new message only (earlier
 turns live in ``history`` inside the REPL), runs the root RLM, appends the exchange to ``history``,
@@ -20,12 +20,22 @@ from typing import Any
 from rlm_tui.engine import prompts
 from rlm_tui.engine.attachments import Attachment, fingerprint, readable_problem
 from rlm_tui.engine.context import SessionShared, TurnContext
+from rlm_tui.engine.repl import REPL, REPLFactory
 from rlm_tui.engine.rlm import RLMRun
 from rlm_tui.engine.settings import EngineSettings
-from rlm_tui.errors import ProviderError, SandboxError, SessionBusy, TurnCancelled
-from rlm_tui.events import AnswerReady, Error, EventSink, Notice, TurnFinished, TurnStarted, turn_outcome_text
+from rlm_tui.errors import AttachmentError, ProviderError, SandboxError, SessionBusy, TurnCancelled
+from rlm_tui.events import (
+    AnswerReady,
+    Error,
+    EventSink,
+    Notice,
+    TurnFinished,
+    TurnStarted,
+    TurnStatus,
+    nodes,
+    turn_outcome_text,
+)
 from rlm_tui.llm.base import ModelClient
-from rlm_tui.sandbox.host import Worker
 from rlm_tui.sandbox.snapshot import Snapshot
 
 # ("file", name) when `context` is an attached file, ("text", message) when a long message
@@ -36,7 +46,7 @@ SnapshotSink = Callable[[int, Snapshot, list[Attachment], "ContextSource | None"
 @dataclass
 class TurnResult:
     turn: int
-    status: str  # ok | stopped | cancelled | failed
+    status: TurnStatus
     answer: str | None
     stopped_by: str | None
     usage: dict[str, Any]
@@ -64,6 +74,7 @@ class Session:
         client: ModelClient,
         emit: EventSink | None = None,
         *,
+        repl_factory: REPLFactory,
         session_id: str | None = None,
         workdir: str | Path | None = None,
         state: SessionState | None = None,
@@ -77,7 +88,8 @@ class Session:
         self.workdir = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="rlm-session-"))
         self.state = state or SessionState()
         self.shared = SessionShared(settings.limits.max_concurrency)
-        self.worker = Worker(self.workdir, settings.sandbox)
+        self.repl_factory = repl_factory
+        self.repl: REPL = repl_factory(self.workdir, settings.sandbox)
         self.attachments: dict[str, Attachment] = {}  # in the order attached
         self.context_source: ContextSource | None = None
         self.last_snapshot: Snapshot | None = None
@@ -99,28 +111,31 @@ class Session:
 
     async def start(self, snapshot: Snapshot | None = None) -> dict[str, str]:
         """Start the REPL; with a snapshot, restore its variables. Returns what failed to restore."""
-        await self.worker.start()
-        await self.worker.set_vars(history=self.state.history)
+        await self.repl.start()
+        await self.repl.set_vars(history=self.state.history)
         if snapshot is None:
             return {}
-        return await self.worker.restore(snapshot)
+        return await self.repl.restore(snapshot)
 
     # -- what the REPL holds ---------------------------------------------------------------
 
     async def attach(
         self, path: str | Path, name: str | None = None, *, as_context: bool = True
     ) -> Attachment:
-        """Load a file or folder into ``files[name]`` (and ``context``); the worker reads it from disk."""
+        """Load a file or folder into ``files[name]`` (and ``context``); the REPL reads it from disk."""
         resolved = Path(path).expanduser()
         problem = readable_problem(resolved)
         if problem:
-            raise OSError(problem)
+            raise AttachmentError(problem)
         name = name or resolved.name
-        disk_bytes, mtime, digest = await asyncio.to_thread(fingerprint, resolved)
         try:
-            info = await self.worker.load_file(name, resolved, as_context=as_context)
+            disk_bytes, mtime, digest = await asyncio.to_thread(fingerprint, resolved)
+        except OSError as exc:
+            raise AttachmentError(f"{resolved}: cannot be read ({exc.strerror or exc})") from None
+        try:
+            info = await self.repl.load_file(name, resolved, as_context=as_context)
         except SandboxError as exc:
-            raise OSError(f"could not load {resolved}: {exc}") from exc
+            raise AttachmentError(f"could not load {resolved}: {exc}") from exc
         attachment = Attachment(
             name, str(resolved.resolve()), info["type"] or "", info["size"] or 0, disk_bytes, mtime, digest
         )
@@ -133,12 +148,12 @@ class Session:
     async def set_context_text(self, text: str, description: str) -> None:
         """Put a long message in ``context`` (also how a resumed session gets it back)."""
         self.context_source = ("text", text)
-        await self.worker.set_vars(context=text, describe={"context": description})
+        await self.repl.set_vars(context=text, describe={"context": description})
 
     async def set_context_file(self, name: str) -> None:
         """Make an attached file ``context`` again (a resumed session whose latest input it was)."""
         self.context_source = ("file", name)
-        await self.worker.use_file_as_context(name)
+        await self.repl.use_file_as_context(name)
 
     def cancel(self) -> bool:
         """Cancel the running turn (Esc). Work done so far is kept. Returns whether one was running."""
@@ -154,7 +169,7 @@ class Session:
             raise SessionBusy("a turn is already running in this session")
         self.state.turns += 1
         turn = self.state.turns
-        node = f"t{turn}"
+        node = nodes.turn(turn)
         settings = self.settings
         ctx = TurnContext(
             session_id=self.session_id,
@@ -164,8 +179,9 @@ class Session:
             emit=self.emit,
             shared=self.shared,
             workdir=self.workdir,
+            repl_factory=self.repl_factory,
         )
-        ctx.workers.add(self.worker)
+        ctx.repls.add(self.repl)
         self._ctx = ctx
         started = time.perf_counter()
         ctx.event(
@@ -192,7 +208,7 @@ class Session:
             self._report_restarts(ctx, node)
             run = RLMRun(
                 ctx,
-                self.worker,
+                self.repl,
                 depth=0,
                 node=node,
                 parent=None,
@@ -214,7 +230,7 @@ class Session:
         except ProviderError as exc:
             status, error, error_kind = "failed", str(exc), exc.kind
         except SandboxError as exc:
-            status, error = "failed", f"the REPL worker failed: {exc}"
+            status, error = "failed", f"the REPL failed: {exc}"
         finally:
             self._ctx = None
         if error:
@@ -238,15 +254,15 @@ class Session:
 
     async def _var_table(self) -> str:
         try:
-            table, _ = await self.worker.var_table()
+            table, _ = await self.repl.var_table()
         except SandboxError as exc:
             return f"(the variable table could not be built: {exc}; SHOW_VARS() may tell more)"
         return table
 
     def _report_restarts(self, ctx: TurnContext, node: str) -> None:
-        for note in self.worker.unreported_restarts:
+        for note in self.repl.unreported_restarts:
             ctx.event(Notice, node, None, kind="worker_restarted", message=note)
-        self.worker.unreported_restarts.clear()
+        self.repl.unreported_restarts.clear()
 
     async def _record_exchange(
         self, ctx: TurnContext, node: str, turn: int, message: str, answer: str
@@ -257,8 +273,8 @@ class Session:
         ]
         self.state.history.extend(entries)
         try:
-            await self.worker.append_vars(history=entries)
-            self.last_snapshot = await self.worker.take_snapshot(thorough=True)
+            await self.repl.append_vars(history=entries)
+            self.last_snapshot = await self.repl.take_snapshot(thorough=True)
             self._report_restarts(ctx, node)
             if self.snapshot_sink is not None:
                 self.snapshot_sink(
@@ -276,7 +292,7 @@ class Session:
     async def close(self) -> None:
         if self._ctx is not None:
             self._ctx.cancel()
-        await self.worker.close()
+        await self.repl.close()
         if self._own_workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
 

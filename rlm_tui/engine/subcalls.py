@@ -15,9 +15,9 @@ from typing import Any
 
 from rlm_tui.engine.context import TurnContext
 from rlm_tui.errors import ProviderError, TurnCancelled
-from rlm_tui.events import SubCallFinished, SubCallStarted
+from rlm_tui.events import SubCallFinished, SubCallStarted, nodes
 from rlm_tui.llm.base import Message, ModelRequest, Usage, estimate_tokens
-from rlm_tui.sandbox.host import SubCallHandler, SubCallRejected, SubCallRequest
+from rlm_tui.sandbox.types import SubCallHandler, SubCallRejected, SubCallRequest
 
 
 class ChildOutcome:
@@ -41,7 +41,7 @@ class SubCalls:
         counter = itertools.count(1)
 
         def node() -> str:
-            return f"{cell_node}.s{next(counter)}"
+            return nodes.sub_call(cell_node, next(counter))
 
         async def handle(req: SubCallRequest) -> Any:
             args = req.args

@@ -1,5 +1,13 @@
-"""anthropic/<model> through the Anthropic SDK: async streaming, the system prompt marked for
-prompt caching, usage with cache read and write tokens. The SDK is imported on first use."""
+"""anthropic/<model> through the Anthropic SDK's stream helper: async streaming, the system prompt
+marked for prompt caching, usage with cache read and write tokens from the final message. Every
+failure, an HTTP error or an error event inside the stream, becomes a ``ProviderFailure`` of the
+kind the retries understand. The SDK is imported on first use.
+
+The price comes from litellm, whose import takes seconds of CPU. It starts in a background thread
+once the first request is out, so that it runs while the model writes, when the event loop is
+mostly waiting, instead of competing for the GIL with the work before the request (which it would
+slow by about as much); the price is computed when the reply is complete and litellm is there.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +16,7 @@ from typing import Any
 
 from rlm_tui.llm import pricing
 from rlm_tui.llm.base import Completion, ModelRequest, TextDelta, Usage
-from rlm_tui.llm.retry import ProviderFailure, kind_from_status, parse_retry_after
+from rlm_tui.llm.retry import ProviderFailure, kind_from_error_type, kind_from_status, parse_retry_after
 
 DEFAULT_MAX_TOKENS = 8192
 
@@ -29,81 +37,91 @@ class AnthropicBackend:
             )
         return self._client
 
+    def max_tokens(self, request: ModelRequest) -> int:
+        """The request's own limit, else DEFAULT_MAX_TOKENS capped by the model's output limit.
+
+        The limit comes from litellm, which may still be importing: the call does not wait for it,
+        since every Anthropic model litellm knows allows at least DEFAULT_MAX_TOKENS."""
+        if request.max_tokens:
+            return request.max_tokens
+        limit = pricing.max_output_tokens(request.model, wait=False)
+        return min(DEFAULT_MAX_TOKENS, limit or DEFAULT_MAX_TOKENS)
+
     async def stream(self, request: ModelRequest) -> AsyncIterator[TextDelta | Completion]:
         import anthropic
 
-        name = request.model.split("/", 1)[1]
-        max_tokens = request.max_tokens or min(
-            DEFAULT_MAX_TOKENS, pricing.max_output_tokens(request.model) or DEFAULT_MAX_TOKENS
-        )
         kwargs: dict[str, Any] = {
-            "model": name,
-            "max_tokens": max_tokens,
+            "model": request.model.split("/", 1)[1],
+            "max_tokens": self.max_tokens(request),
             "messages": [m.to_dict() for m in request.messages],
-            "stream": True,
         }
         if request.system:
             # The rules are the same on every call of a session: cache them.
             kwargs["system"] = [
                 {"type": "text", "text": request.system, "cache_control": {"type": "ephemeral"}}
             ]
-        usage: dict[str, int] = {}
-        stop_reason = None
-        parts: list[str] = []
+        final: Any = None
         try:
-            events = await self._sdk().messages.create(**kwargs)
-            async for event in events:
-                kind = event.type
-                if kind == "message_start":
-                    u = event.message.usage
-                    usage["input_tokens"] = u.input_tokens or 0
-                    usage["cache_read_tokens"] = getattr(u, "cache_read_input_tokens", 0) or 0
-                    usage["cache_write_tokens"] = getattr(u, "cache_creation_input_tokens", 0) or 0
-                elif kind == "content_block_delta" and getattr(event.delta, "type", "") == "text_delta":
-                    parts.append(event.delta.text)
-                    yield TextDelta(event.delta.text)
-                elif kind == "message_delta":
-                    stop_reason = event.delta.stop_reason
-                    usage["output_tokens"] = event.usage.output_tokens or 0
-                elif kind == "error":
-                    raise ProviderFailure("server", f"the stream reported an error: {event}")
-        except anthropic.APIStatusError as exc:
-            retry_after = parse_retry_after(exc.response.headers.get("retry-after"))
-            message = exc.api_message or str(exc)
-            raise ProviderFailure(
-                kind_from_status(exc.status_code),
-                f"HTTP {exc.status_code}: {message}",
-                retry_after=retry_after,
-                status=exc.status_code,
-            ) from None
-        except anthropic.APITimeoutError:
-            raise ProviderFailure("timeout", f"no reply within {self.timeout:g} s") from None
-        except anthropic.APIConnectionError as exc:
-            raise ProviderFailure("connection", f"connection failed: {exc.__cause__ or exc}") from None
-        except (anthropic.APIResponseValidationError, ValueError) as exc:
-            raise ProviderFailure("bad_response", f"the provider sent a malformed reply ({exc})") from None
-        except Exception as exc:  # a dropped stream surfaces from httpx as a protocol/read error
-            if type(exc).__module__.startswith(("httpx", "httpcore", "httpx2")):
-                raise ProviderFailure(
-                    "connection", f"the connection dropped mid-reply ({type(exc).__name__})"
-                ) from None
-            raise
-        if stop_reason is None:
+            async with self._sdk().messages.stream(**kwargs) as stream:
+                pricing.preload()  # the request is out: import litellm while the model writes
+                started = False
+                async for event in stream:
+                    if event.type == "message_start":
+                        started = True
+                    elif event.type == "text" and event.text:
+                        yield TextDelta(event.text)
+                if started:  # without message_start the helper has no message to give
+                    final = await stream.get_final_message()
+        except Exception as exc:
+            failure = _failure(anthropic, exc, self.timeout)
+            if failure is None:
+                raise
+            raise failure from None
+        if final is None or final.stop_reason is None:
             raise ProviderFailure("connection", "the reply stream ended before the message was complete")
-        u = Usage(
-            **{
-                k: usage.get(k, 0)
-                for k in ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
-            }
+        u = final.usage
+        usage = Usage(
+            input_tokens=u.input_tokens or 0,
+            output_tokens=u.output_tokens or 0,
+            cache_read_tokens=getattr(u, "cache_read_input_tokens", 0) or 0,
+            cache_write_tokens=getattr(u, "cache_creation_input_tokens", 0) or 0,
         )
-        yield Completion("".join(parts), _priced(request.model, u), stop_reason)
+        text = "".join(block.text for block in final.content if block.type == "text")
+        yield Completion(text, await pricing.priced(request.model, usage), final.stop_reason)
 
 
-def _priced(model: str, usage: Usage) -> Usage:
-    return Usage(
-        usage.input_tokens,
-        usage.output_tokens,
-        usage.cache_read_tokens,
-        usage.cache_write_tokens,
-        pricing.cost_usd(model, usage),
-    )
+def _error_field(body: Any, name: str) -> str | None:
+    error = body.get("error") if isinstance(body, dict) else None
+    value = error.get(name) if isinstance(error, dict) else None
+    return value if isinstance(value, str) else None
+
+
+def _failure(anthropic: Any, exc: Exception, timeout: float) -> ProviderFailure | None:
+    """Our failure for what the SDK (or httpx under it) raised; None for anything else."""
+    if isinstance(exc, ProviderFailure):
+        return exc
+    if isinstance(exc, anthropic.APIStatusError):
+        error_type = _error_field(exc.body, "type")
+        message = _error_field(exc.body, "message") or str(exc)
+        if exc.status_code < 400:
+            # An `event: error` inside a stream that began with a 200: classified by its type,
+            # so that, say, overloaded_error is retried exactly like an HTTP 529.
+            return ProviderFailure(
+                kind_from_error_type(error_type),
+                f"the stream reported {error_type or 'an error'}: {message}",
+            )
+        return ProviderFailure(
+            kind_from_status(exc.status_code),
+            f"HTTP {exc.status_code}: {message}",
+            retry_after=parse_retry_after(exc.response.headers.get("retry-after")),
+            status=exc.status_code,
+        )
+    if isinstance(exc, anthropic.APITimeoutError):
+        return ProviderFailure("timeout", f"no reply within {timeout:g} s")
+    if isinstance(exc, anthropic.APIConnectionError):
+        return ProviderFailure("connection", f"connection failed: {exc.__cause__ or exc}")
+    if isinstance(exc, (anthropic.APIResponseValidationError, ValueError)):
+        return ProviderFailure("bad_response", f"the provider sent a malformed reply ({exc})")
+    if type(exc).__module__.startswith(("httpx", "httpcore")):  # a dropped stream: a read error
+        return ProviderFailure("connection", f"the connection dropped mid-reply ({type(exc).__name__})")
+    return None

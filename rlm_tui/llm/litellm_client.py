@@ -1,36 +1,35 @@
-"""Every provider but Anthropic through ``litellm.acompletion``, streaming, with usage.
+"""Every provider but Anthropic through ``litellm.acompletion``, streaming, with usage priced by
+litellm's own cost function.
 
-litellm is imported on first use, with LITELLM_LOCAL_MODEL_COST_MAP=True set first (litellm would
-otherwise fetch a price list over the network at import).
+litellm is imported once, in a background thread started when the backend is built (see
+``litellm_loader``, which sets LITELLM_LOCAL_MODEL_COST_MAP=True first: litellm would otherwise fetch
+a price list over the network at import); a call awaits that import without blocking the event loop.
+Every failure, an HTTP error or an error chunk inside the stream, becomes a ``ProviderFailure``.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-from rlm_tui.llm import pricing
+from rlm_tui.llm import litellm_loader, pricing
 from rlm_tui.llm.base import Completion, ModelRequest, TextDelta, Usage
-from rlm_tui.llm.retry import ProviderFailure, kind_from_status, parse_retry_after
+from rlm_tui.llm.retry import ProviderFailure, kind_from_error_type, kind_from_status, parse_retry_after
 
 
 def import_litellm() -> Any:
-    os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
-    import litellm
-
-    litellm.suppress_debug_info = True
-    litellm.telemetry = False
-    return litellm
+    """litellm, configured; blocks until it is imported (for synchronous callers, off the loop)."""
+    return litellm_loader.load()
 
 
 class LiteLLMBackend:
     def __init__(self, *, api_base: str | None, timeout: float) -> None:
         self.api_base = api_base
         self.timeout = timeout
+        litellm_loader.start()
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[TextDelta | Completion]:
-        litellm = import_litellm()
+        litellm = await litellm_loader.get()
         messages = [{"role": "system", "content": request.system}] if request.system else []
         messages += [m.to_dict() for m in request.messages]
         kwargs: dict[str, Any] = {
@@ -64,28 +63,24 @@ class LiteLLMBackend:
             raise _failure(litellm, exc) from None
         if stop_reason is None:
             raise ProviderFailure("connection", "the reply stream ended before the message was complete")
-        yield Completion("".join(parts), _usage(request.model, usage), stop_reason)
+        if usage is None:  # the server sent no usage: nothing to count, no price to know
+            yield Completion("".join(parts), Usage(cost_usd=None), stop_reason)
+            return
+        # litellm's own usage record is priced as it is: it is the shape its cost function expects.
+        priced = await pricing.priced(request.model, _usage(usage), raw=usage)
+        yield Completion("".join(parts), priced, stop_reason)
 
 
-def _usage(model: str, raw: Any) -> Usage:
-    if raw is None:
-        return Usage(cost_usd=None)
+def _usage(raw: Any) -> Usage:
     prompt = getattr(raw, "prompt_tokens", 0) or 0
     details = getattr(raw, "prompt_tokens_details", None)
     cached = (getattr(details, "cached_tokens", 0) or 0) if details is not None else 0
     written = getattr(raw, "cache_creation_input_tokens", 0) or 0
-    usage = Usage(
+    return Usage(
         input_tokens=max(0, prompt - cached - written),
         output_tokens=getattr(raw, "completion_tokens", 0) or 0,
         cache_read_tokens=cached,
         cache_write_tokens=written,
-    )
-    return Usage(
-        usage.input_tokens,
-        usage.output_tokens,
-        usage.cache_read_tokens,
-        usage.cache_write_tokens,
-        pricing.cost_usd(model, usage),
     )
 
 
@@ -98,9 +93,55 @@ def _headers(exc: Exception) -> Any:
     return getattr(response, "headers", None) or {}
 
 
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """The exception and those it wraps: litellm's ``original_exception``, causes and contexts."""
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        current = todo.pop(0)
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        original = getattr(current, "original_exception", None)
+        todo += [original if isinstance(original, BaseException) else None]
+        todo += [current.__cause__, current.__context__]
+
+
+def _stream_error(exc: Exception) -> dict[str, Any] | None:
+    """The error object a provider sent inside a stream (OpenAI's ``data: {"error": {...}}`` chunk),
+    if that is what failed: the client library raised it with the object as its body and, the
+    HTTP status having been a 200, with no status of its own."""
+    for current in _chain(exc):
+        body = getattr(current, "body", None)
+        if (
+            isinstance(body, dict)
+            and ("type" in body or "code" in body)
+            and not isinstance(getattr(current, "status_code", None), int)
+        ):
+            return body
+    return None
+
+
 def _failure(litellm: Any, exc: Exception) -> ProviderFailure:
     if isinstance(exc, ProviderFailure):
         return exc
+    reported = _stream_error(exc)
+    if reported is not None:
+        names = [
+            value if isinstance(value, str) else None
+            for value in (reported.get("code"), reported.get("type"))
+        ]
+        label = next((name for name in names if name), "an error")
+        detail = str(reported.get("message") or "").strip()[:500]
+        return ProviderFailure(kind_from_error_type(*names), f"the stream reported {label}: {detail}")
+    # A failure after the stream began comes wrapped (MidStreamFallbackError); what it wraps says
+    # what went wrong (a rate limit, a dropped connection, ...).
+    mid_stream = getattr(getattr(litellm, "exceptions", None), "MidStreamFallbackError", None)
+    if mid_stream is not None and isinstance(exc, mid_stream):
+        original = getattr(exc, "original_exception", None)
+        if isinstance(original, Exception):
+            exc = original
     message = (
         str(getattr(exc, "message", "") or exc).strip().splitlines()[0][:500]
         if str(exc)

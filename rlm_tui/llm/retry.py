@@ -58,6 +58,44 @@ def kind_from_status(status: int) -> str:
     return "error"
 
 
+# What a provider names an error in its error body (Anthropic's error types; OpenAI's error codes
+# and types), as the HTTP status it stands for. An error reported inside a stream that began with a
+# 200 is then treated exactly like that HTTP error: overloaded mid-stream is retried like a 529.
+ERROR_TYPE_STATUS: dict[str, int] = {
+    # Anthropic
+    "invalid_request_error": 400,
+    "authentication_error": 401,
+    "billing_error": 402,
+    "permission_error": 403,
+    "not_found_error": 404,
+    "request_too_large": 413,
+    "rate_limit_error": 429,
+    "api_error": 500,
+    "timeout_error": 504,
+    "overloaded_error": 529,
+    # OpenAI (and the OpenAI-compatible servers)
+    "invalid_api_key": 401,
+    "permission_denied": 403,
+    "model_not_found": 404,
+    "rate_limit_exceeded": 429,
+    "insufficient_quota": 429,
+    "requests": 429,
+    "tokens": 429,
+    "server_error": 500,
+    "service_unavailable": 503,
+}
+
+
+def kind_from_error_type(*names: str | None) -> str:
+    """The kind of an error a provider reported inside a stream, from the names its error body
+    gives (a code before a type: the first one known wins). An unknown name counts as a server
+    error: the request had been accepted, and it went wrong on the provider's side."""
+    for name in names:
+        if name and name in ERROR_TYPE_STATUS:
+            return kind_from_status(ERROR_TYPE_STATUS[name])
+    return "server"
+
+
 def parse_retry_after(value: str | None) -> float | None:
     if not value:
         return None

@@ -31,6 +31,10 @@ class ModelRouter:
         self.policy = policy or RetryPolicy()
         self.timeout = timeout
         self._backends: dict[tuple[str, str | None], Any] = {}
+        if root_model is not None and not root_model.startswith("anthropic/"):
+            # The root model's calls go through litellm, whose import takes seconds: start it now,
+            # in the background. (An Anthropic call starts it itself, once its request is out.)
+            pricing.preload()
 
     def base_for(self, request: ModelRequest) -> str | None:
         """Depth 0 is the root model; sub-calls and child RLMs (depth > 0) use the sub-model's base,
@@ -64,4 +68,6 @@ class ModelRouter:
         return stream_with_retries(lambda: backend.stream(request), request, self.policy)
 
     def context_window(self, model: str) -> int | None:
+        # Asked before sub-calls, which come from the root model's code: its first call has been
+        # priced by then, so litellm is imported and this does not wait for it.
         return pricing.context_window(model)

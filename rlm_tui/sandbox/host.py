@@ -1,9 +1,10 @@
-"""Host side of a REPL worker: the process, the channel, timeouts, interrupts and restarts.
+"""One REPL worker, as the host holds it: the engine's ``REPL`` interface, implemented on a
+sandboxed process (``launch``), its channel (``transport``), the cell being run (``cells``) and
+restarts (``restart``).
 
-One ``Worker`` is one REPL. It keeps a running snapshot of the REPL's variables (the worker sends
-what changed after every cell) and the data the host put in (history, files, context), so a
-worker that dies -- in a cell or between cells -- is restarted with its variables back, and the
-restart is reported.
+It keeps a running snapshot of the REPL's variables (the worker sends what changed after every
+cell) and the data the host put in (history, files, context), so a worker that dies -- in a cell
+or between cells -- is restarted with its variables back, and the restart is reported.
 """
 
 from __future__ import annotations
@@ -12,92 +13,20 @@ import asyncio
 import contextlib
 import itertools
 import os
-import signal
-import socket
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rlm_tui.errors import WorkerDied, WorkerRefused, WorkerStartError
+from rlm_tui.errors import WorkerDied, WorkerRefused
 from rlm_tui.sandbox import protocol
-from rlm_tui.sandbox.env import worker_env
-from rlm_tui.sandbox.process import Isolation, choose_isolation, death_cause, harden_host, worker_command
+from rlm_tui.sandbox.cells import CellRun, serve_call
+from rlm_tui.sandbox.launch import Launched, kill, launch
+from rlm_tui.sandbox.process import Isolation, choose_isolation, harden_host
+from rlm_tui.sandbox.restart import FILE_TIMEOUT, HostData, restart_cause, restart_note
 from rlm_tui.sandbox.settings import SandboxSettings
 from rlm_tui.sandbox.snapshot import Snapshot
-from rlm_tui.sandbox.truncate import truncate_for_model
-
-STOP_NOTES = {
-    "timeout": "\n[stopped: the cell ran past its {timeout:g} s timeout; variables from earlier cells are kept]\n",
-    "interrupted": "\n[interrupted: the cell was stopped by the user; variables from earlier cells are kept]\n",
-}
-FILE_TIMEOUT = 3600.0  # loading a file of gigabytes takes a while; it runs no model code
-
-
-class SubCallRejected(Exception):
-    """Raised by a sub-call handler: the cell sees ``error_type(message)``."""
-
-    def __init__(self, message: str, error_type: str = "SubCallError") -> None:
-        super().__init__(message)
-        self.error_type = error_type
-
-
-@dataclass(frozen=True)
-class SubCallRequest:
-    fn: str
-    args: dict[str, Any]
-    blobs: list[bytes]
-
-
-SubCallHandler = Callable[[SubCallRequest], Awaitable[Any]]
-OutputHandler = Callable[[str, str], None]
-
-
-@dataclass
-class CellResult:
-    status: str  # ok | error | timeout | interrupted | crashed
-    chunks: list[tuple[str, str]]
-    error: str | None
-    duration: float
-    total_chars: int
-    dropped_chars: int
-    final: str | None = None
-    notes: list[str] = field(default_factory=list)
-    restart_note: str | None = None
-
-    @property
-    def output(self) -> str:
-        return "".join(text for _, text in self.chunks)
-
-    @property
-    def stdout(self) -> str:
-        return "".join(text for stream, text in self.chunks if stream == "stdout")
-
-    def for_model(self, limit: int) -> tuple[str, bool]:
-        text, truncated = truncate_for_model(self.output, limit, self.dropped_chars)
-        if self.restart_note:
-            text += f"\n[{self.restart_note}]"
-        return text, truncated
-
-
-@dataclass
-class _Cell:
-    cell_id: str
-    on_output: OutputHandler | None
-    on_call: SubCallHandler | None
-    chunks: list[tuple[str, str]] = field(default_factory=list)
-    calls: set[asyncio.Task] = field(default_factory=set)
-
-
-@dataclass
-class _HostData:
-    """What the host put into the REPL, replayed into a restarted worker in the same order."""
-
-    values: dict[str, Any] = field(default_factory=dict)  # JSON values: history, ...
-    describe: dict[str, str] = field(default_factory=dict)
-    files: dict[str, str] = field(default_factory=dict)  # name -> path, in the order attached
-    context: tuple[str, Any] | None = None  # ("file", name) | ("text", str) | ("pickle", bytes)
+from rlm_tui.sandbox.transport import Frame, Transport
+from rlm_tui.sandbox.types import CellResult, OutputHandler, SubCallHandler
 
 
 class Worker:
@@ -107,144 +36,63 @@ class Worker:
         self.workdir = Path(workdir)
         self.settings = settings or SandboxSettings()
         self.snapshot = Snapshot()
-        self.started_in = 0.0
         self.pid: int | None = None
         self.limits: dict[str, Any] = {}
         self.restarts = 0
         self.isolation: Isolation | None = None
         self.unreported_restarts: list[str] = []  # restarts outside a cell, for the caller to report
         self._proc: asyncio.subprocess.Process | None = None
-        self._writer: asyncio.StreamWriter | None = None
-        self._reader_task: asyncio.Task | None = None
-        self._pending: dict[int, asyncio.Future] = {}
-        self._next_id = itertools.count(1)
-        self._cell: _Cell | None = None
-        self._data = _HostData()
-        self._dead = False
+        self._transport: Transport | None = None
+        self._cell: CellRun | None = None
+        self._data = HostData()
         self._closing = False
         self._restart_lock = asyncio.Lock()
 
     # -- process -----------------------------------------------------------------------------
 
     async def start(self) -> None:
-        t0 = time.perf_counter()
-        self.workdir.mkdir(parents=True, exist_ok=True)
         if self.isolation is None:
             self.isolation = await asyncio.to_thread(choose_isolation, self.settings)
             if self.isolation.level != "bubblewrap":
                 harden_host()
-        tmpdir = None
-        if self.isolation.level == "bubblewrap":
-            tmpdir = self.workdir / ".tmp"
-            tmpdir.mkdir(exist_ok=True)
-        parent, child = socket.socketpair()
-        try:
-            self._proc = await asyncio.create_subprocess_exec(
-                *worker_command(self.settings, self.workdir, child.fileno(), self.isolation),
-                pass_fds=(child.fileno(),),
-                cwd=self.workdir,
-                env=worker_env(tmpdir=str(tmpdir) if tmpdir else None),
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.DEVNULL,
-                stderr=asyncio.subprocess.PIPE,
-                start_new_session=True,
-            )
-        finally:
-            child.close()
-        reader, self._writer = await asyncio.open_unix_connection(sock=parent)
-        try:
-            msg, _ = await asyncio.wait_for(protocol.recv_stream(reader), self.settings.start_timeout)
-        except (asyncio.IncompleteReadError, TimeoutError, ConnectionError, ValueError) as exc:
-            err = b""
-            with contextlib.suppress(Exception):
-                self._proc.kill()
-                if self._proc.stderr is not None:
-                    err = await asyncio.wait_for(self._proc.stderr.read(), 2)
-            detail = err.decode(errors="replace").strip()[-2000:] or type(exc).__name__
-            raise WorkerStartError(f"the REPL worker failed to start: {detail}") from exc
-        if msg.get("op") != protocol.READY:
-            raise WorkerStartError(f"unexpected first message from the worker: {msg}")
-        self.pid = msg["pid"]
-        self.limits = msg.get("limits", {})
-        self._dead = False
-        self._reader_task = asyncio.create_task(self._read_loop(reader), name=f"worker-{self.pid}-reader")
-        self.started_in = time.perf_counter() - t0
+        launched: Launched = await launch(self.workdir, self.settings, self.isolation)
+        self._proc, self.pid, self.limits = launched.proc, launched.pid, launched.limits
+        self._transport = Transport(
+            launched.reader,
+            launched.writer,
+            on_output=self._on_output,
+            on_call=self._on_call,
+            name=f"worker-{self.pid}-reader",
+        )
 
-    async def _read_loop(self, reader: asyncio.StreamReader) -> None:
-        try:
-            while True:
-                msg, blobs = await protocol.recv_stream(reader)
-                op = msg.get("op")
-                if op == protocol.REPLY:
-                    fut = self._pending.pop(msg["id"], None)
-                    if fut is not None and not fut.done():
-                        fut.set_result((msg, blobs))
-                elif op == protocol.OUTPUT:
-                    self._on_output(msg)
-                elif op == protocol.CALL:
-                    self._on_call(msg, blobs)
-        except (asyncio.IncompleteReadError, ConnectionError, OSError, ValueError, KeyError):
-            pass  # the channel broke (or carried garbage): the worker counts as dead
-        finally:
-            self._dead = True
-            for fut in self._pending.values():
-                if not fut.done():
-                    fut.set_exception(WorkerDied("worker died"))
-            self._pending.clear()
+    @property
+    def _dead(self) -> bool:
+        return self._transport is None or self._transport.dead
 
     def _on_output(self, msg: dict[str, Any]) -> None:
         cell = self._cell
-        if cell is None or msg.get("cell") != cell.cell_id:
-            return
-        cell.chunks.append((msg["stream"], msg["text"]))
-        if cell.on_output is not None:
-            cell.on_output(msg["stream"], msg["text"])
+        if cell is not None and msg.get("cell") == cell.cell_id:
+            cell.output(msg["stream"], msg["text"])
 
     def _on_call(self, msg: dict[str, Any], blobs: list[bytes]) -> None:
         cell = self._cell
         handler = cell.on_call if cell is not None and msg.get("cell") == cell.cell_id else None
-        task = asyncio.create_task(self._serve_call(msg, blobs, handler))
+        assert self._transport is not None
+        task = asyncio.create_task(serve_call(self._transport, msg, blobs, handler))
         if cell is not None:
             cell.calls.add(task)
             task.add_done_callback(cell.calls.discard)
 
-    async def _serve_call(
-        self, msg: dict[str, Any], blobs: list[bytes], handler: SubCallHandler | None
-    ) -> None:
-        reply: dict[str, Any] = {"op": protocol.RESULT, "id": msg["id"]}
-        try:
-            if handler is None:
-                raise SubCallRejected("sub-calls are not available outside a running cell")
-            reply.update(ok=True, value=await handler(SubCallRequest(msg["fn"], msg.get("args", {}), blobs)))
-        except SubCallRejected as exc:
-            reply.update(ok=False, error=str(exc), error_type=exc.error_type)
-        except asyncio.CancelledError:
-            reply.update(ok=False, error="the sub-call was cancelled", error_type="SubCallError")
-            await self._send(reply)
-            raise
-        except Exception as exc:
-            reply.update(ok=False, error=f"{type(exc).__name__}: {exc}", error_type="SubCallError")
-        await self._send(reply)
-
-    async def _send(self, msg: dict[str, Any], blobs: list[bytes] | tuple[bytes, ...] = ()) -> None:
-        if self._dead or self._writer is None:
-            return
-        try:
-            self._writer.write(protocol.encode(msg, blobs))
-            await self._writer.drain()
-        except (ConnectionError, OSError):
-            self._dead = True
+    async def _send(self, msg: dict[str, Any]) -> None:
+        if self._transport is not None:
+            await self._transport.send(msg)
 
     async def _request(
         self, op: str, blobs: list[bytes] | tuple[bytes, ...] = (), **fields: Any
-    ) -> tuple[int, asyncio.Future]:
-        if self._dead:
+    ) -> tuple[int, asyncio.Future[Frame]]:
+        if self._transport is None:
             raise WorkerDied("worker is not running")
-        req_id = next(self._next_id)
-        fut: asyncio.Future = asyncio.get_running_loop().create_future()
-        self._pending[req_id] = fut
-        await self._send({"op": op, "id": req_id, **fields}, blobs)
-        return req_id, fut
+        return await self._transport.request(op, blobs, **fields)
 
     async def _call(
         self,
@@ -253,7 +101,7 @@ class Worker:
         *,
         timeout: float | None = None,
         **fields: Any,
-    ) -> tuple[dict[str, Any], list[bytes]]:
+    ) -> Frame:
         """A control request. A dead worker is restarted first; one that does not answer in time
         (a model object's __repr__ stuck in a loop) is interrupted, then killed and restarted."""
         await self._ensure_alive()
@@ -273,6 +121,20 @@ class Worker:
         if not msg.get("ok"):
             raise WorkerRefused(msg.get("error", f"{op} failed"))
         return msg, out
+
+    async def _raw_call(
+        self,
+        op: str,
+        blobs: list[bytes] | tuple[bytes, ...] = (),
+        timeout: float | None = None,
+        **fields: Any,
+    ) -> dict[str, Any]:
+        """A request to a worker known to be alive (during a restart): no restart loop."""
+        _, fut = await self._request(op, blobs, **fields)
+        msg, _ = await asyncio.wait_for(fut, timeout or self.settings.control_timeout)
+        if not msg.get("ok"):
+            raise WorkerRefused(msg.get("error", f"{op} failed"))
+        return msg
 
     async def _ensure_alive(self) -> None:
         if self._dead and not self._closing:
@@ -294,7 +156,7 @@ class Worker:
         await self._ensure_alive()
         earlier = "; ".join(self.unreported_restarts) or None
         self.unreported_restarts.clear()
-        cell = _Cell(f"c{next(self._ids)}", on_output, on_call)
+        cell = CellRun(f"c{next(self._ids)}", on_output, on_call)
         self._cell = cell
         started = time.perf_counter()
         stopped_for: str | None = None
@@ -313,25 +175,18 @@ class Worker:
                 raise
         except WorkerDied:
             note = await self._restart(stopped_for)
-            chars = sum(len(t) for _, t in cell.chunks)
             status = "timeout" if stopped_for else "crashed"
-            return CellResult(
-                status, cell.chunks, note, time.perf_counter() - started, chars, 0, restart_note=note
-            )
+            duration = time.perf_counter() - started
+            return CellResult(status, cell.chunks, note, duration, cell.chars, 0, restart_note=note)
         finally:
-            for task in list(cell.calls):
-                task.cancel()
+            cell.cancel_calls()
             self._cell = None
         if "snapshot" in msg:
             self.snapshot.apply(msg["snapshot"], blobs)
         status = msg.get("status", "error")
         if stopped_for == "timeout" and status == "interrupted":
             status = "timeout"
-        if status in STOP_NOTES:
-            note = STOP_NOTES[status].format(timeout=timeout)
-            cell.chunks.append(("stderr", note))
-            if on_output is not None:
-                on_output("stderr", note)
+        cell.note_stop(status, timeout)
         return CellResult(
             status=status,
             chunks=cell.chunks,
@@ -340,15 +195,13 @@ class Worker:
             total_chars=msg.get("total_chars", 0),
             dropped_chars=msg.get("dropped_chars", 0),
             final=msg.get("final"),
-            notes=msg.get("notes", []),
             restart_note=earlier,
         )
 
-    async def _stop(self, cell: _Cell, fut: asyncio.Future) -> tuple[dict[str, Any], list[bytes]]:
+    async def _stop(self, cell: CellRun, fut: asyncio.Future[Frame]) -> Frame:
         """Interrupt the cell; if it does not stop within the grace period, kill the worker."""
         await self._send({"op": protocol.INTERRUPT, "cell": cell.cell_id})
-        for task in list(cell.calls):
-            task.cancel()
+        cell.cancel_calls()
         try:
             return await asyncio.wait_for(asyncio.shield(fut), self.settings.interrupt_grace)
         except TimeoutError:
@@ -361,27 +214,21 @@ class Worker:
         if cell is None:
             return False
         await self._send({"op": protocol.INTERRUPT, "cell": cell.cell_id})
-        for task in list(cell.calls):
-            task.cancel()
+        cell.cancel_calls()
         return True
 
     @property
     def busy(self) -> bool:
         return self._cell is not None
 
-    # -- restart and state -------------------------------------------------------------------
+    # -- restart -----------------------------------------------------------------------------
 
     async def _kill(self) -> None:
         if self._proc is None:
             return
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self._proc.pid, signal.SIGKILL)
-        with contextlib.suppress(ProcessLookupError):
-            self._proc.kill()
-        await self._proc.wait()
-        if self._reader_task is not None:
-            with contextlib.suppress(BaseException):
-                await self._reader_task
+        await kill(self._proc)
+        if self._transport is not None:
+            await self._transport.finished()
 
     async def _restart(self, reason: str | None) -> str:
         async with self._restart_lock:
@@ -394,64 +241,17 @@ class Worker:
                 except TimeoutError:
                     await self._kill()
                     returncode = self._proc.returncode
-            if reason == "timeout":
-                cause = "the cell ran past its timeout and did not stop when interrupted, so the worker was killed"
-            elif reason:
-                cause = f"{reason}, so the worker was killed"
-            else:
-                cause = death_cause(returncode)
+            cause = restart_cause(reason, returncode)
             self.restarts += 1
-            if self._writer is not None:
-                self._writer.close()
+            if self._transport is not None:
+                await self._transport.close()
             await self.start()
-            await self._reinject()
+            await self._data.replay(self._raw_call)
             failed = await self.restore(self.snapshot)
         restored = len(self.snapshot.blobs) - len(failed)
-        note = (
-            f"{cause}; the REPL was restarted and {restored} variable(s) restored from the snapshot "
-            "taken after the last finished cell"
-        )
-        lost = sorted(failed) + sorted(self.snapshot.skipped)
-        if lost:
-            note += f"; not restored: {', '.join(lost)}"
-        return note
+        return restart_note(cause, restored, sorted(failed) + sorted(self.snapshot.skipped))
 
-    async def _reinject(self) -> None:
-        data = self._data
-        if data.values:
-            await self._raw_call(protocol.SET_VARS, values=data.values, describe=data.describe)
-        for name, path in data.files.items():
-            with contextlib.suppress(WorkerRefused):
-                await self._raw_call(
-                    protocol.LOAD_FILE, name=name, path=path, as_context=False, timeout=FILE_TIMEOUT
-                )
-        await self._apply_context()
-
-    async def _apply_context(self) -> None:
-        context = self._data.context
-        if context is None:
-            return
-        kind, value = context
-        if kind == "file":
-            await self._raw_call(protocol.SET_VARS, values={}, context_file=value)
-        elif kind == "text":
-            await self._raw_call(protocol.SET_VARS, values={"context": value}, describe=self._data.describe)
-        else:
-            await self._raw_call(protocol.SET_VARS, [value], values={}, pickled=["context"])
-
-    async def _raw_call(
-        self,
-        op: str,
-        blobs: list[bytes] | tuple[bytes, ...] = (),
-        timeout: float | None = None,
-        **fields: Any,
-    ) -> dict[str, Any]:
-        """A request to a worker known to be alive (during a restart): no restart loop."""
-        _, fut = await self._request(op, blobs, **fields)
-        msg, _ = await asyncio.wait_for(fut, timeout or self.settings.control_timeout)
-        if not msg.get("ok"):
-            raise WorkerRefused(msg.get("error", f"{op} failed"))
-        return msg
+    # -- what the host puts in ---------------------------------------------------------------
 
     async def set_vars(self, describe: dict[str, str] | None = None, **values: Any) -> None:
         """Set JSON-able host-owned values (history, a long message as ``context``, ...).
@@ -501,6 +301,8 @@ class Worker:
         self._data.context = ("file", name)
         await self._call(protocol.SET_VARS, values={}, context_file=name)
 
+    # -- what the host reads out -------------------------------------------------------------
+
     async def take_snapshot(self, thorough: bool = False) -> Snapshot:
         """The worker's variables now. ``thorough`` pickles every mutable object again, large
         ones included (after a cell only small ones are: a cell can change them in place)."""
@@ -536,10 +338,8 @@ class Worker:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._proc.wait(), 1)
         await self._kill()
-        if self._writer is not None:
-            self._writer.close()
-            with contextlib.suppress(Exception):
-                await self._writer.wait_closed()
+        if self._transport is not None:
+            await self._transport.close()
 
     async def __aenter__(self) -> Worker:
         await self.start()

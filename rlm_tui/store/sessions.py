@@ -13,7 +13,7 @@ from typing import Any
 
 import sqlite_utils
 
-from rlm_tui.errors import UnknownSession
+from rlm_tui.errors import UnknownSession, UsageError
 from rlm_tui.events import Event, event_from_dict, turn_outcome_text
 from rlm_tui.store import derive
 from rlm_tui.store.database import open_db
@@ -112,12 +112,6 @@ class Store:
         self.path = Path(path)
         self.db: sqlite_utils.Database = open_db(self.path)
         self.conn = self.db.conn
-
-    @classmethod
-    def default(cls) -> Store:
-        from rlm_tui.config import data_dir
-
-        return cls(data_dir() / DB_FILE)
 
     def close(self) -> None:
         self.conn.close()
@@ -271,7 +265,7 @@ class Store:
     def rename(self, session_id: str, title: str) -> None:
         title = title.strip()
         if not title:
-            raise ValueError("a title cannot be empty")
+            raise UsageError("a title cannot be empty")
         with transaction(self.conn):
             self.conn.execute("UPDATE sessions SET title = ?, renamed = 1 WHERE id = ?", (title, session_id))
 
@@ -290,9 +284,9 @@ class Store:
         starts from the snapshot taken after ``turn``. The original is left as it was."""
         source = self.get(session_id)
         if not 1 <= turn <= source.turns:
-            raise ValueError(f"session {session_id} has turns 1..{source.turns}; cannot fork at turn {turn}")
+            raise UsageError(f"session {session_id} has turns 1..{source.turns}; cannot fork at turn {turn}")
         if self.snapshot(session_id, turn) is None:
-            raise ValueError(f"session {session_id} has no REPL snapshot after turn {turn}")
+            raise UsageError(f"session {session_id} has no REPL snapshot after turn {turn}")
         now = time.time()
         with transaction(self.conn):
             self.conn.execute(

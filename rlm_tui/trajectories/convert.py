@@ -26,6 +26,7 @@ from rlm_tui.events import (
     TurnFinished,
     TurnStarted,
     event_from_dict,
+    nodes,
 )
 from rlm_tui.trajectories import fast_rlm, official_rlm
 
@@ -86,7 +87,7 @@ def from_official(log: official_rlm.Log, session_id: str) -> list[Event]:
     events: list[Event] = []
     for number, turn in enumerate(log.turns, 1):
         base = {"session_id": session_id, "turn": number}
-        node = f"t{number}"
+        node = nodes.turn(number)
         t = _epoch(turn.timestamp)
         events.append(
             TurnStarted(
@@ -102,7 +103,7 @@ def from_official(log: official_rlm.Log, session_id: str) -> list[Event]:
         sent = 0
         answer = None
         for k, it in enumerate(turn.iterations, 1):
-            it_node, t = f"{node}.i{k}", _epoch(it.timestamp, t)
+            it_node, t = nodes.iteration(node, k), _epoch(it.timestamp, t)
             prompt = [m for m in it.prompt if isinstance(m, dict)]
             new = [{"role": str(m.get("role")), "content": str(m.get("content", ""))} for m in prompt[sent:]]
             sent = len(prompt)
@@ -134,7 +135,7 @@ def from_official(log: official_rlm.Log, session_id: str) -> list[Event]:
                 )
             )
             for j, block in enumerate(it.code_blocks, 1):
-                cell = f"{it_node}.c{j}"
+                cell = nodes.cell(it_node, j)
                 events.append(
                     CellStarted(
                         **base,
@@ -148,7 +149,7 @@ def from_official(log: official_rlm.Log, session_id: str) -> list[Event]:
                     )
                 )
                 for m, call in enumerate(block.rlm_calls, 1):
-                    events.extend(_official_call(base, f"{cell}.s{m}", cell, t, call))
+                    events.extend(_official_call(base, nodes.sub_call(cell, m), cell, t, call))
                 for stream, text in (("stdout", block.stdout), ("stderr", block.stderr)):
                     if text:
                         events.append(
@@ -292,7 +293,7 @@ def _fast_run(
         t = _epoch(step.time)
         parent = node
         if step.step > 0:  # step 0 is fast-rlm's own first cell: no model call
-            parent = f"{node}.i{step.step}"
+            parent = nodes.iteration(node, step.step)
             text = (step.reasoning + "\n\n" if step.reasoning else "") + f"```repl\n{step.code}\n```"
             usage = {
                 "input_tokens": int(step.usage.get("prompt_tokens", 0) or 0),
@@ -338,7 +339,7 @@ def _fast_run(
             )
         )
         for n, child in enumerate(spawned.get(step.step, []), 1):
-            sub = f"{cell}.s{n}"
+            sub = nodes.sub_call(cell, n)
             events.append(
                 SubCallStarted(
                     **base,

@@ -16,9 +16,12 @@ from textual.binding import Binding
 from textual.screen import Screen
 
 from rlm_tui.config import Config, configured_theme, picked_theme
+from rlm_tui.errors import RlmError
 from rlm_tui.events import Event
+from rlm_tui.services.workspace import Workspace
 from rlm_tui.ui import themes
-from rlm_tui.ui.controller import Controller
+from rlm_tui.ui.actions import CHAT_ACTIONS, applicable
+from rlm_tui.ui.commands import COMMANDS
 from rlm_tui.ui.screens.chat import ChatScreen
 
 
@@ -39,7 +42,7 @@ class RLMApp(App):
     ) -> None:
         super().__init__()
         self.config = config
-        self.controller = Controller(config, client=client)
+        self.workspace = Workspace(config, client=client)
         self.start_session_id = session_id
         self.resume_latest = resume_latest
         self.view = view  # (title, events) of a trajectory log to show read-only
@@ -101,8 +104,8 @@ class RLMApp(App):
             if self.start_session_id or self.resume_latest:
                 session_id = self.start_session_id
                 if session_id is None:
-                    store = await self.controller.open_store()
-                    latest = store.latest()
+                    catalog = await self.workspace.open_catalog()
+                    latest = await asyncio.to_thread(catalog.latest)
                     session_id = latest.id if latest else None
                 if session_id is not None:
                     await self.resume_session(session_id)
@@ -113,14 +116,16 @@ class RLMApp(App):
                 await self.start_new_session()
             for problem in self.theme_problems:  # after the session is drawn: a new one clears the chat
                 await chat.chat.add_notice(f"⚠ theme: {problem}", error=True)
-            problem = await asyncio.to_thread(self.controller.preload)
+            problem = await asyncio.to_thread(self.workspace.preload)
             if problem:
                 await chat.chat.add_notice(
                     f"✗ {problem}. Set it in your environment and restart rlm, or pick another model with "
                     "/model provider/name (and /sub-model).",
                     error=True,
                 )
-        except Exception as exc:  # start-up trouble is shown in the app, never a crash
+        except RlmError as exc:  # start-up trouble is shown in the app, never a crash
+            await chat.chat.add_notice(f"✗ {exc}", error=True)
+        except Exception as exc:
             await chat.chat.add_notice(f"✗ {type(exc).__name__}: {exc}", error=True)
         finally:
             chat.refresh_status()
@@ -132,14 +137,18 @@ class RLMApp(App):
         chat = self.chat
         await chat.reset()
         chat.set_read_only(None)
-        opened = await self.controller.new_session()
+        try:
+            opened = await self.workspace.new_session()
+        except RlmError as exc:  # the app stays open: the next message tries again
+            await chat.chat.add_notice(f"✗ no session could be opened: {exc}", error=True)
+            return
         chat.set_title(f"rlm-tui · new session · {opened.session.session_id}")
         chat.title_pending = True
         await self._note_isolation()
 
     async def _note_isolation(self) -> None:
         """Show the sandbox's isolation in the status bar; say once when it is only a process."""
-        isolation = self.controller.session.worker.isolation if self.controller.session else None
+        isolation = self.workspace.isolation
         if isolation is not None:
             self.sandbox_level = isolation.level
             if isolation.level != "bubblewrap" and not self._isolation_noted:
@@ -150,14 +159,19 @@ class RLMApp(App):
     async def resume_session(self, session_id: str) -> None:
         chat = self.chat
         try:
-            info, events = await self.controller.recorded_events(session_id)
+            info, events = await self.workspace.recorded_events(session_id)
         except LookupError as exc:
             await chat.chat.add_notice(f"✗ {exc}", error=True)
             return
         chat.pump.paused = True  # events of the resumed REPL's start come after the recorded ones
         try:
             await chat.show_recorded(events, f"rlm-tui · {info.title or info.id}")
-            await self.controller.resume(info.id)
+            await self.workspace.resume(info.id)
+        except RlmError as exc:  # the REPL would not start: the session stays shown, read-only
+            chat.pump.paused = False
+            chat.set_read_only(info.id)
+            await chat.chat.add_notice(f"✗ the session could not be resumed: {exc}", error=True)
+            return
         finally:
             chat.pump.paused = False
         await chat.pump.flush()
@@ -167,10 +181,10 @@ class RLMApp(App):
 
     async def view_session(self, session_id: str) -> None:
         chat = self.chat
-        if self.controller.busy:  # the running turn's events would be drawn into the other session
+        if self.workspace.busy:  # the running turn's events would be drawn into the other session
             self.notify("A turn is running: wait for it or cancel it (Esc) first.", severity="warning")
             return
-        info, events = await self.controller.recorded_events(session_id)
+        info, events = await self.workspace.recorded_events(session_id)
         await chat.show_recorded(events, f"rlm-tui · {info.title or info.id} (read-only)")
         chat.set_read_only(info.id)
 
@@ -179,10 +193,8 @@ class RLMApp(App):
     def show_help(self) -> None:
         from rlm_tui.ui.screens.help import HelpScreen
 
-        shown: list[tuple[str, str]] = []
-        for binding in [*self.chat.BINDINGS, *self.BINDINGS]:
-            if isinstance(binding, Binding) and binding.description:
-                shown.append((binding.key, binding.tooltip or binding.description))
+        shown = [(a.key, a.help) for a in CHAT_ACTIONS if a.key is not None]
+        shown += [(b.key, b.tooltip or b.description) for b in self.BINDINGS if isinstance(b, Binding)]
         shown += [
             ("ctrl+p", "Command palette"),
             ("tab / shift+tab", "Move between panes"),
@@ -197,49 +209,22 @@ class RLMApp(App):
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
-        own = getattr(screen, "palette_commands", None)
-        if own is not None:  # the session browser has its own
-            yield from own()
+        for action in applicable(screen):
+            yield SystemCommand(
+                action.title, action.help, lambda a=action.action: self.run_worker(screen.run_action(a))
+            )
+        if screen is not self.chat:
             return
         chat = self.chat
-        yield SystemCommand("New session", "Start a new chat session", chat.action_new_session)
-        yield SystemCommand(
-            "Sessions", "Browse, search, open, resume, fork, export or delete sessions", chat.action_sessions
-        )
-        yield SystemCommand("Cancel turn", "Stop the running turn (Esc)", chat.action_cancel_turn)
-        yield SystemCommand("Resume this session", "Continue the session shown read-only", chat.action_resume)
-        yield SystemCommand(
-            "Toggle cells pane", "Show or hide the code cells (F2)", lambda: chat.action_toggle_pane("cells")
-        )
-        yield SystemCommand(
-            "Toggle calls pane", "Show or hide the call tree (F3)", lambda: chat.action_toggle_pane("tree")
-        )
-        yield SystemCommand("Maximize pane", "Maximize the focused pane (F5)", chat.action_maximize_focused)
-        yield SystemCommand("Wider side panes", "F8", lambda: chat.action_resize_side(1))
-        yield SystemCommand("Narrower side panes", "F7", lambda: chat.action_resize_side(-1))
-        yield SystemCommand(
-            "Both side panes",
-            "Show or hide the cells and calls panes together (F4)",
-            lambda: chat.action_toggle_pane("side"),
-        )
-        yield SystemCommand("Message editor", "Focus the editor (Ctrl+L)", chat.action_focus_prompt)
-        for title, help_text, text in [
-            ("Load a file", "Attach a file as `context` (/load PATH [as NAME])", "/load "),
-            ("Root model", "Switch the root model for the next turns (/model provider/name)", "/model "),
-            ("Sub-model", "Switch the model of sub-calls (/sub-model provider/name)", "/sub-model "),
-        ]:
-            yield SystemCommand(title, help_text, lambda text=text: chat.start_command(text))
-        for title, help_text, command in [
-            ("REPL variables", "Show the variable table (/vars)", "/vars"),
-            ("Export as Markdown", "Write this session to rlm-<id>.md (/export md)", "/export md"),
-            ("Export as JSONL", "Write this session in the rlm log format (/export jsonl)", "/export jsonl"),
-            ("Fork here", "Continue from the last turn in a new session (/fork)", "/fork"),
-        ]:
-            yield SystemCommand(
-                title, help_text, lambda command=command: self.run_worker(chat.run_command(command))
-            )
-        yield SystemCommand("Help", "Keys and commands (F1)", self.show_help)
+        for command in COMMANDS:
+            for title, text in command.palette:
+                if text.endswith(" "):  # its arguments are filled in in the editor
+                    yield SystemCommand(title, command.help, lambda t=text: chat.start_command(t))
+                else:
+                    yield SystemCommand(
+                        title, command.help, lambda t=text: self.run_worker(chat.run_command(t))
+                    )
 
     async def action_quit(self) -> None:
-        await self.controller.close()
+        await self.workspace.close()
         self.exit()

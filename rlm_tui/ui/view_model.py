@@ -6,12 +6,31 @@ through the same ``apply`` and the widgets only draw what changed.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from rlm_tui.events import Event, usage_tokens, with_system_prompt
+from rlm_tui.events import (
+    AnswerReady,
+    CellFinished,
+    CellOutput,
+    CellStarted,
+    Error,
+    Event,
+    ModelDelta,
+    ModelFinished,
+    ModelStarted,
+    Notice,
+    SubCallFinished,
+    SubCallStarted,
+    TurnFinished,
+    TurnStarted,
+    nodes,
+    usage_tokens,
+)
+from rlm_tui.events.fold import RUNNING, CellRecord, TurnFold, TurnRecord
 
-RUNNING = "running"
+Cell = CellRecord  # the cells pane shows the fold's records as they are
 
 
 @dataclass
@@ -39,42 +58,20 @@ class Node:
 
 
 @dataclass
-class Cell:
-    node_id: str
-    turn: int
-    iteration: int
-    index: int
-    depth: int
-    code: str
-    chunks: list[tuple[str, str]] = field(default_factory=list)
-    status: str = RUNNING
-    duration: float | None = None
-    error: str | None = None
-    output_chars: int = 0
-    dropped_chars: int = 0
-    final: str | None = None
-    started: float = 0.0
+class Turn(TurnRecord):
+    """A turn as the chat shows it: the fold's record, and the reply streaming in."""
 
-    @property
-    def output(self) -> str:
-        return "".join(text for _, text in self.chunks)
-
-
-@dataclass
-class Turn:
-    number: int
-    user: str
-    started: float
-    answer: str | None = None
-    status: str = RUNNING
-    stopped_by: str | None = None
-    error: str | None = None
-    duration: float | None = None
-    usage: dict[str, Any] = field(default_factory=dict)
     draft: str = ""  # the reply of the current root iteration, as it streams
     draft_node: str | None = None
     notices: list[str] = field(default_factory=list)
-    cells: list[str] = field(default_factory=list)
+
+
+def _turn(e: TurnStarted) -> Turn:
+    return Turn(e.turn, e.user_message, e.t, e.root_model, e.sub_model)
+
+
+def _prompt_text(prompt: list[Mapping[str, str]]) -> str:
+    return "\n\n".join(f"[{m['role']}]\n{m['content']}" for m in prompt)
 
 
 @dataclass
@@ -109,17 +106,16 @@ class Changes:
 
 class ViewModel:
     def __init__(self) -> None:
-        self.turns: dict[int, Turn] = {}
-        self.cells: dict[str, Cell] = {}
+        self.fold = TurnFold(make_turn=_turn)
+        self.turns: dict[int, Turn] = self.fold.turns  # type: ignore[assignment]
+        self.cells: dict[str, Cell] = self.fold.cells
         self.nodes: dict[str, Node] = {}
         self.roots: list[str] = []
         self.session_tokens = 0
         self.session_cost = 0.0
         self.session_cost_known = True
         self.models: tuple[str, str] = ("", "")  # root and sub-model of the latest recorded turn
-        self._messages: dict[str, list[dict[str, str]]] = {}  # prompt so far, per RLM node
         self._running: set[str] = set()  # ids of nodes still running (kept, not searched for)
-        self._system: dict[str, str] | None = None  # the system prompt, as last recorded
         self._live: dict[int, list[Any]] = {}  # turn -> [tokens, cost, all priced] of calls so far
 
     # -- queries ---------------------------------------------------------------------------
@@ -139,7 +135,7 @@ class ViewModel:
         tokens, cost, known = self._live.get(number, (0, 0.0, True))
         return tokens, cost, known
 
-    def _count(self, turn: int, usage: dict[str, Any] | None, cost: float | None) -> None:
+    def _count(self, turn: int, usage: Mapping[str, Any] | None, cost: float | None) -> None:
         if not usage:  # a call that failed or was cancelled: nothing to count, nothing unpriced
             return
         live = self._live.setdefault(turn, [0, 0.0, True])
@@ -179,12 +175,12 @@ class ViewModel:
         return node
 
     def apply(self, event: Event, changes: Changes) -> None:
-        handler = getattr(self, f"_on_{event.event_type}", None)
+        self.fold.apply(event)  # the turn-level records: answer, status, cells, prompts
+        handler = self._handlers.get(type(event))
         if handler is not None:
-            handler(event, changes)
+            handler(self, event, changes)
 
-    def _on_TurnStarted(self, e: Any, ch: Changes) -> None:
-        self.turns[e.turn] = Turn(e.turn, e.user_message, e.t)
+    def _on_turn_started(self, e: TurnStarted, ch: Changes) -> None:
         self.models = (e.root_model, e.sub_model)
         ch.new_turns.append(e.turn)
         first_line = e.user_message.strip().splitlines()[0] if e.user_message.strip() else ""
@@ -201,13 +197,9 @@ class ViewModel:
             ),
         )
 
-    def _on_ModelStarted(self, e: Any, ch: Changes) -> None:
-        history = self._messages.setdefault(e.parent_id, [])
-        history.extend(with_system_prompt(self._system, history, e.messages))
-        if history and history[0]["role"] == "system":
-            self._system = history[0]
+    def _on_model_started(self, e: ModelStarted, ch: Changes) -> None:
         title = "best answer" if e.iteration == 0 else f"iteration {e.iteration}"
-        prompt = "\n\n".join(f"[{m['role']}]\n{m['content']}" for m in history)
+        prompt = _prompt_text(self.fold.iterations[e.node_id].prompt)
         self._node(
             ch,
             Node(
@@ -227,13 +219,13 @@ class ViewModel:
             ch.new_drafts.add(e.turn)
             ch.drafts.pop(e.turn, None)
 
-    def _on_ModelDelta(self, e: Any, ch: Changes) -> None:
+    def _on_model_delta(self, e: ModelDelta, ch: Changes) -> None:
         turn = self.turns.get(e.turn)
         if turn is not None and turn.draft_node == e.node_id:
             turn.draft += e.text
             ch.drafts[e.turn] = ch.drafts.get(e.turn, "") + e.text
 
-    def _on_ModelFinished(self, e: Any, ch: Changes) -> None:
+    def _on_model_finished(self, e: ModelFinished, ch: Changes) -> None:
         node = self.nodes.get(e.node_id)
         if node is None:
             return
@@ -249,13 +241,8 @@ class ViewModel:
             turn.draft = e.text
             ch.drafts_done.add(e.turn)
 
-    def _on_CellStarted(self, e: Any, ch: Changes) -> None:
-        cell = Cell(e.node_id, e.turn, e.iteration, e.index, e.depth, e.code, started=e.t)
-        self.cells[e.node_id] = cell
+    def _on_cell_started(self, e: CellStarted, ch: Changes) -> None:
         ch.new_cells.append(e.node_id)
-        turn = self.turns.get(e.turn)
-        if turn is not None:
-            turn.cells.append(e.node_id)
         self._node(
             ch,
             Node(
@@ -263,17 +250,12 @@ class ViewModel:
             ),
         )
 
-    def _on_CellOutput(self, e: Any, ch: Changes) -> None:
-        cell = self.cells.get(e.node_id)
-        if cell is not None:
-            cell.chunks.append((e.stream, e.text))
+    def _on_cell_output(self, e: CellOutput, ch: Changes) -> None:
+        if e.node_id in self.cells:
             ch.cells.add(e.node_id)
 
-    def _on_CellFinished(self, e: Any, ch: Changes) -> None:
-        cell = self.cells.get(e.node_id)
-        if cell is not None:
-            cell.status, cell.duration, cell.error = e.status, e.duration, e.error
-            cell.output_chars, cell.dropped_chars, cell.final = e.output_chars, e.dropped_chars, e.final
+    def _on_cell_finished(self, e: CellFinished, ch: Changes) -> None:
+        if e.node_id in self.cells:
             ch.cells.add(e.node_id)
         node = self.nodes.get(e.node_id)
         if node is not None:
@@ -281,7 +263,7 @@ class ViewModel:
             node.response, node.error = e.output_for_model, e.error or ""
             ch.nodes.add(node.id)
 
-    def _on_SubCallStarted(self, e: Any, ch: Changes) -> None:
+    def _on_sub_call_started(self, e: SubCallStarted, ch: Changes) -> None:
         title = "rlm_query" if e.kind == "rlm" else "llm_query"
         self._node(
             ch,
@@ -298,7 +280,7 @@ class ViewModel:
             ),
         )
 
-    def _on_SubCallFinished(self, e: Any, ch: Changes) -> None:
+    def _on_sub_call_finished(self, e: SubCallFinished, ch: Changes) -> None:
         node = self.nodes.get(e.node_id)
         if node is None:
             return
@@ -313,17 +295,13 @@ class ViewModel:
         if not node.children and not e.cached:  # a child RLM's calls were counted as they finished
             self._count(e.turn, e.usage, e.cost_usd)
 
-    def _on_AnswerReady(self, e: Any, ch: Changes) -> None:
-        turn = self.turns.get(e.turn)
-        if turn is not None:
-            turn.answer, turn.stopped_by = e.answer, e.stopped_by
+    def _on_answer_ready(self, e: AnswerReady, ch: Changes) -> None:
+        if e.turn in self.turns:
             ch.turns.add(e.turn)
 
-    def _on_TurnFinished(self, e: Any, ch: Changes) -> None:
+    def _on_turn_finished(self, e: TurnFinished, ch: Changes) -> None:
         turn = self.turns.get(e.turn)
         if turn is not None:
-            turn.status, turn.duration, turn.usage, turn.error = e.status, e.duration, e.usage, e.error
-            turn.stopped_by = turn.stopped_by or e.stopped_by
             ch.turns.add(e.turn)
         node = self.nodes.get(e.node_id)
         if node is not None:
@@ -334,7 +312,7 @@ class ViewModel:
             node.response = turn.answer or "" if turn else ""
             ch.nodes.add(node.id)
         for running in self.running_nodes():  # a cancelled or failed turn leaves nothing spinning
-            if running.id == e.node_id or running.id.startswith(e.node_id + "."):
+            if nodes.within(running.id, e.node_id):
                 running.status = "cancelled" if e.status == "cancelled" else "interrupted"
                 ch.nodes.add(running.id)
         self._live.pop(e.turn, None)
@@ -344,7 +322,7 @@ class ViewModel:
             self.session_cost_known = False
         self.session_cost += cost or 0.0
 
-    def _on_Notice(self, e: Any, ch: Changes) -> None:
+    def _on_notice(self, e: Notice, ch: Changes) -> None:
         node = self.nodes.get(e.node_id)
         if node is not None:
             node.notes.append(e.message)
@@ -360,8 +338,22 @@ class ViewModel:
             turn.notices.append(e.message)
         ch.notices.append((e.turn, e.message))
 
-    def _on_Error(self, e: Any, ch: Changes) -> None:
-        turn = self.turns.get(e.turn)
-        if turn is not None:
-            turn.error = e.message
+    def _on_error(self, e: Error, ch: Changes) -> None:
+        if e.turn in self.turns:
             ch.turns.add(e.turn)
+
+    _handlers: dict[type[Event], Callable[[ViewModel, Any, Changes], None]] = {
+        TurnStarted: _on_turn_started,
+        ModelStarted: _on_model_started,
+        ModelDelta: _on_model_delta,
+        ModelFinished: _on_model_finished,
+        CellStarted: _on_cell_started,
+        CellOutput: _on_cell_output,
+        CellFinished: _on_cell_finished,
+        SubCallStarted: _on_sub_call_started,
+        SubCallFinished: _on_sub_call_finished,
+        AnswerReady: _on_answer_ready,
+        TurnFinished: _on_turn_finished,
+        Notice: _on_notice,
+        Error: _on_error,
+    }

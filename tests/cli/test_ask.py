@@ -173,3 +173,19 @@ def test_usage_errors_exit_2(rlm_anthropic, tmp_path):
         and missing.stderr == f"rlm: --file {tmp_path / 'absent.txt'}: no such file or folder\n"
     )
     assert rlm_anthropic("ask", "q", "--max-depth", "deep").returncode == 2
+
+
+def test_a_sandbox_that_cannot_start_is_one_line_and_exit_1(rlm_anthropic, tmp_path):
+    done = rlm_anthropic("ask", "hi", RLM_SANDBOX="bubblewrap", PATH=str(tmp_path / "no-bwrap-here"))
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr and done.stderr.count("\n") == 1
+    assert done.stderr.startswith("rlm: ") and "bubblewrap" in done.stderr
+    sessions = rlm_anthropic("sessions", "list", "--json")
+    assert json.loads(sessions.stdout) == []  # a session that never opened leaves nothing behind
+
+
+def test_an_unknown_session_and_a_bad_turn_are_usage_errors(rlm_anthropic):
+    done = rlm_anthropic("ask", "hi", "--session", "nope")
+    assert done.returncode == 2 and done.stderr.startswith("rlm: no session 'nope'")
+    forked = rlm_anthropic("sessions", "fork", "nope", "--turn", "1")
+    assert forked.returncode == 2 and "Traceback" not in forked.stderr

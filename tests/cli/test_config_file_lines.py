@@ -39,8 +39,39 @@ def test_the_source_of_a_value_is_its_own_line(tmp_path):
 
 
 def test_an_array_over_several_lines_is_not_taken_for_a_section():
-    from rlm_tui.config import _line_of
+    from rlm_tui.config.sources import key_lines
 
     text = '[limits]\nnotes = [\n  ["other"],\n  "x",\n]\nmax_iterations = 5\n[other]\nmax_iterations = 7\n'
-    assert _line_of(text, "max_iterations", "limits") == 6
-    assert _line_of(text, "max_iterations", "other") == 8
+    lines = key_lines(text)
+    assert lines[("limits", "max_iterations")] == 6
+    assert lines[("other", "max_iterations")] == 8
+
+
+def test_quoted_and_dotted_keys_and_strings_that_look_like_toml():
+    import tomllib
+
+    from rlm_tui.config.sources import key_lines
+
+    text = (
+        'model = "a#b[c"  # ] is no bracket here\n'  # 1
+        '"max_depth" = 2\n'  # 2
+        'notes = """\n[limits]\nmax_depth = 99\n"""\n'  # 3-6: a string, not a section
+        'arr = [\n  "]",  # [\n  { a = 1 },\n]\n'  # 7-10
+        "[ 'limits' ]\n"  # 11
+        "max_iterations = 5\n"  # 12
+        "sub.max_depth = 3\n"  # 13
+        'end = """a""""\n'  # 14: the string is a" and ends here
+        "after = 1\n"  # 15
+    )
+    tomllib.loads(text)  # the text is valid TOML
+    lines = key_lines(text)
+    assert lines[("model",)] == 1 and lines[("max_depth",)] == 2 and lines[("notes",)] == 3
+    assert ("limits", "max_depth") not in lines and lines[("limits",)] == 11
+    assert lines[("limits", "max_iterations")] == 12 and lines[("limits", "sub", "max_depth")] == 13
+    assert lines[("limits", "after")] == 15
+
+
+def test_a_key_in_a_dotted_key_or_an_inline_table_is_found(tmp_path):
+    done = _config(tmp_path, 'model = "openai/gpt-4o"\nlimits.max_depth = 3\ntuning = { max_depth = 0 }\n')
+    assert done.returncode == 2
+    assert "config.toml, line 3: max_depth must be at least 1, not 0" in done.stderr

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import io
 
+from rlm_tui.cli.progress import ProgressLine
 from rlm_tui.events import ModelFinished, SubCallFinished
-from rlm_tui.progress import ProgressLine
 
 BASE = {"session_id": "s", "turn": 1, "parent_id": "t1"}
 

@@ -9,6 +9,7 @@ from rlm_tui.engine.session import Session
 from rlm_tui.engine.settings import EngineSettings, Limits
 from rlm_tui.events import Event
 from rlm_tui.llm.scripted import ScriptedClient, by_purpose
+from rlm_tui.sandbox.host import Worker
 from rlm_tui.sandbox.settings import SandboxSettings
 
 
@@ -44,7 +45,9 @@ async def make_session(tmp_path):
             sandbox=SandboxSettings(interrupt_grace=1.0),
         )
         harness = Harness(None, client)  # type: ignore[arg-type]
-        session = Session(settings, client, harness.events.append, workdir=tmp_path / f"s{len(sessions)}")
+        session = Session(
+            settings, client, harness.events.append, repl_factory=Worker, workdir=tmp_path / f"s{len(sessions)}"
+        )
         harness.session = session
         await session.start()
         sessions.append(session)

@@ -127,7 +127,7 @@ async def test_a_provider_failure_of_the_root_model_fails_the_turn_and_keeps_the
     result = await h.session.run_turn("go")
     assert result.status == "failed" and "503 upstream unavailable" in result.error
     assert h.of("Error")[0].message == result.error
-    assert (await h.session.worker.run_cell("print(kept)")).output == "1\n"
+    assert (await h.session.repl.run_cell("print(kept)")).output == "1\n"
     assert h.session.history[-1]["content"].startswith("[this turn failed")
 
 

@@ -282,7 +282,7 @@ async def test_cancel_mid_turn_keeps_what_was_done(make_session):
     assert result.status == "cancelled" and result.answer is None
     assert h.of("CellFinished")[-1].status == "interrupted"
     assert h.session.history[-1]["content"].startswith("[the user cancelled")
-    check = await h.session.worker.run_cell("print(kept)")
+    check = await h.session.repl.run_cell("print(kept)")
     assert check.output == "from before\n"
 
 

@@ -9,8 +9,8 @@ It speaks two wire formats closely enough that the real client libraries work ag
 
 What to answer is decided by a *responder*, ``responder(FakeRequest) -> FakeReply | str``; ``Script`` is
 a ready-made responder keyed on the request. Replies can also inject faults (rate limits, 5xx, broken
-JSON, a connection cut mid-stream, a stall). The server is a real socket server on 127.0.0.1 so that
-subprocesses (the ``rlm`` command) can use it as well as in-process tests.
+JSON, a connection cut mid-stream, an error event mid-stream, a stall). The server is a real socket
+server on 127.0.0.1 so that subprocesses (the ``rlm`` command) can use it as well as in-process tests.
 
     script = Script()
     script.on(contains="hello", reply="Hi there")
@@ -33,7 +33,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar, Literal
 
 Api = Literal["openai", "anthropic"]
-FAULTS = frozenset({"rate_limit", "server_error", "malformed", "cut_stream", "stall"})
+FAULTS = frozenset({"rate_limit", "server_error", "malformed", "cut_stream", "stream_error", "stall"})
 
 
 # --------------------------------------------------------------------------- requests and replies
@@ -72,7 +72,11 @@ class FakeReply:
 
     text: str = ""
     status: int = 200
-    fault: str | None = None  # None | "rate_limit" | "server_error" | "malformed" | "cut_stream" | "stall"
+    # None | "rate_limit" | "server_error" | "malformed" | "cut_stream" | "stream_error" | "stall".
+    # "stream_error": a 200 stream that sends about half the text, then an error event in the stream
+    # (the error `status` stands for; 529, Anthropic's overloaded_error, unless an error status is
+    # given); a request that is not streamed gets that error as a plain HTTP error instead.
+    fault: str | None = None
     retry_after: float | None = None  # seconds, sent as Retry-After on error replies
     delay: float = 0.0  # seconds before answering (latency)
     chunk_chars: int = 16  # size of streamed text deltas
@@ -93,9 +97,15 @@ class FakeReply:
             return 429
         if self.fault == "server_error":
             return self.status if self.status >= 500 else 500
+        if self.fault == "stream_error":
+            return None  # the stream itself is a 200; the error comes inside it
         if not 200 <= self.status < 300:
             return self.status
         return None
+
+    def stream_error_status(self) -> int:
+        """For the "stream_error" fault: the status whose error the stream reports."""
+        return self.status if self.status >= 400 else 529
 
 
 Responder = Callable[[FakeRequest], "FakeReply | str"]
@@ -311,6 +321,7 @@ class StreamPlan:
     deltas: list[bytes]  # one event per text delta
     tail: list[bytes]  # the closing events
     broken: bytes  # an event whose JSON is cut short, for the "malformed" fault
+    error: Callable[[int, str], bytes]  # (status, message) -> an in-stream error event
 
 
 class OpenAIWire:
@@ -409,6 +420,8 @@ class OpenAIWire:
             broken=b'data: {"id": "chatcmpl-'
             + ident.encode()
             + b'", "choices": [{"delta": {"content": "\n\n',
+            # OpenAI reports a failure after the stream began as a chunk holding only the error.
+            error=lambda status, message: sse(self.error_body(status, message)),
         )
 
 
@@ -483,7 +496,14 @@ class AnthropicWire:
         broken = (
             b'event: content_block_delta\ndata: {"type": "content_block_delta", "index": 0, "delta": {\n\n'
         )
-        return StreamPlan(head=head, deltas=deltas, tail=tail, broken=broken)
+        return StreamPlan(
+            head=head,
+            deltas=deltas,
+            tail=tail,
+            broken=broken,
+            # Anthropic's in-stream failure: `event: error` with the same body as an HTTP error.
+            error=lambda status, message: b"event: error\n" + sse(self.error_body(status, message)),
+        )
 
 
 def sse(data: dict) -> bytes:
@@ -731,6 +751,8 @@ class FakeProvider:
             handler.abort()  # no status line at all
         elif reply.fault == "malformed" and not request.stream:
             handler.send_bytes(200, b'{"id": "' + ident.encode() + b'", "this is": not JSON')
+        elif reply.fault == "stream_error" and not request.stream:
+            self._send_error(handler, wire, reply.stream_error_status(), reply)
         elif request.stream:
             self._send_stream(handler, wire, ident, request, reply)
         else:
@@ -753,12 +775,18 @@ class FakeProvider:
     def _send_error(
         self, handler: _Handler, wire: OpenAIWire | AnthropicWire, status: int, reply: FakeReply
     ) -> None:
-        message = reply.text or DEFAULT_MESSAGES.get(status, f"fake provider error {status}")
+        message = self._error_message(status, reply)
         headers = {}
         if reply.retry_after is not None:
             seconds = reply.retry_after
             headers["Retry-After"] = str(int(seconds)) if seconds == int(seconds) else str(seconds)
         handler.send_json(status, wire.error_body(status, message), headers)
+
+    @staticmethod
+    def _error_message(status: int, reply: FakeReply) -> str:
+        if reply.fault == "stream_error":  # the text is the reply's, streamed before the error
+            return DEFAULT_MESSAGES.get(status, f"fake provider error {status}")
+        return reply.text or DEFAULT_MESSAGES.get(status, f"fake provider error {status}")
 
     def _send_json_reply(
         self,
@@ -789,7 +817,7 @@ class FakeProvider:
             handler.write_chunk(chunk)
 
         deltas = plan.deltas
-        if reply.fault == "cut_stream":
+        if reply.fault in ("cut_stream", "stream_error"):
             deltas = deltas[: (len(deltas) + 1) // 2]  # about half the text, at least one delta
         elif reply.fault == "malformed":
             deltas = deltas[:1]
@@ -804,6 +832,12 @@ class FakeProvider:
         if reply.fault == "malformed":
             handler.write_chunk(plan.broken)
             handler.end_stream()
+            return
+        if reply.fault == "stream_error":
+            status = reply.stream_error_status()
+            self._wait(reply.chunk_delay)
+            handler.write_chunk(plan.error(status, self._error_message(status, reply)))
+            handler.end_stream()  # no closing events: the message never completes
             return
         self._wait(reply.chunk_delay)
         for chunk in plan.tail:

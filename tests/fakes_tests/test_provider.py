@@ -607,6 +607,55 @@ def test_anthropic_sse_events_on_the_wire(provider: FakeProvider, script: Script
     }
 
 
+def test_a_stream_error_is_an_error_event_after_half_the_text(provider: FakeProvider, script: Script) -> None:
+    script.on(api="anthropic", reply=FakeReply(fault="stream_error", text="abcdefgh", chunk_chars=2))
+    script.on(api="openai", contains="limit", reply=FakeReply(fault="stream_error", status=429, text="abcd"))
+    script.on(api="openai", reply=FakeReply(fault="stream_error", text="abcd", chunk_chars=2))
+
+    anthropic_reply = post(
+        provider, "/v1/messages", {"model": "c", "max_tokens": 5, "messages": USER_HI, "stream": True}
+    )
+    assert anthropic_reply.status == 200  # the failure comes inside the stream
+    events = [e for e in anthropic_reply.read().decode().split("\n\n") if e]
+    names = [e.split("\n")[0].removeprefix("event: ") for e in events]
+    assert names == ["message_start", "content_block_start", "ping", *["content_block_delta"] * 2, "error"]
+    deltas = [json.loads(e.split("\n")[1].removeprefix("data: "))["delta"]["text"] for e in events[3:5]]
+    assert deltas == ["ab", "cd"]
+    assert json.loads(events[-1].split("\n")[1].removeprefix("data: ")) == {
+        "type": "error",
+        "error": {"type": "overloaded_error", "message": "overloaded (fake provider)"},
+    }
+
+    def openai_events(content: str) -> list[str]:
+        response = post(
+            provider,
+            "/v1/chat/completions",
+            {"model": "m", "messages": [{"role": "user", "content": content}], "stream": True},
+        )
+        assert response.status == 200
+        return [e for e in response.read().decode().split("\n\n") if e]
+
+    chunks = openai_events("hi")
+    assert "data: [DONE]" not in chunks  # the stream never completes
+    contents = [json.loads(c[6:])["choices"][0]["delta"].get("content") for c in chunks[:-1]]
+    assert contents == ["", "ab"]
+    assert json.loads(chunks[-1][6:]) == {
+        "error": {
+            "message": "overloaded (fake provider)",
+            "type": "server_error",
+            "param": None,
+            "code": None,
+        }
+    }
+    limited = json.loads(openai_events("limit")[-1][6:])["error"]
+    assert (limited["type"], limited["code"]) == ("requests", "rate_limit_exceeded")
+
+    # A request that is not streamed has no stream to fail in: it gets the error as an HTTP error.
+    plain = post(provider, "/v1/messages", {"model": "c", "max_tokens": 5, "messages": USER_HI})
+    assert plain.status == 529
+    assert json.loads(plain.read())["error"]["type"] == "overloaded_error"
+
+
 def test_error_bodies_on_the_wire(provider: FakeProvider, script: Script) -> None:
     script.on(api="openai", reply=FakeReply(fault="rate_limit", retry_after=1.5, text="slow down"))
     script.on(api="anthropic", reply=FakeReply(fault="server_error", status=529, retry_after=2))

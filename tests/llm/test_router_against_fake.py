@@ -12,6 +12,7 @@ from rlm_tui.engine.session import Session
 from rlm_tui.engine.settings import EngineSettings, Limits
 from rlm_tui.llm.retry import RetryPolicy
 from rlm_tui.llm.router import ModelRouter
+from rlm_tui.sandbox.host import Worker
 from tests.cli.conftest import ROOT_SYSTEM, repl
 from tests.fakes.provider import FakeProvider, FakeReply, Script
 
@@ -42,7 +43,7 @@ async def test_later_turns_use_history_and_memory_and_never_resend_earlier_text(
     with FakeProvider(script) as provider:
         router = ModelRouter(api_base=provider.anthropic_base, sub_api_base=provider.anthropic_base)
         settings = EngineSettings("anthropic/claude-sonnet-5-5", "anthropic/claude-haiku-5-5")
-        async with Session(settings, router, workdir=tmp_path) as session:
+        async with Session(settings, router, repl_factory=Worker, workdir=tmp_path) as session:
             answers, boundaries = [], []
             for message in TURNS:
                 boundaries.append(len(provider.requests))
@@ -82,7 +83,7 @@ async def test_one_concurrency_cap_per_model_across_the_session(tmp_path, monkey
     with FakeProvider(script) as provider:
         router = ModelRouter(api_base=provider.openai_base, sub_api_base=provider.openai_base)
         settings = EngineSettings("openai/gpt-4o", "openai/gpt-4o-mini", limits=Limits(max_concurrency=4))
-        async with Session(settings, router, workdir=tmp_path) as session:
+        async with Session(settings, router, repl_factory=Worker, workdir=tmp_path) as session:
             result = await session.run_turn("go")
     assert result.answer == "done"
     assert 2 <= in_flight["most"] <= 4
@@ -105,7 +106,7 @@ async def test_root_and_sub_model_each_use_their_own_api_base(tmp_path, monkeypa
             policy=RetryPolicy(max_retries=0),
         )
         settings = EngineSettings("openai/gpt-4o", "openai/gpt-4o-mini")
-        async with Session(settings, router, workdir=tmp_path) as session:
+        async with Session(settings, router, repl_factory=Worker, workdir=tmp_path) as session:
             result = await session.run_turn("go")
     assert result.answer == "pong from the sub server"
     assert [r.model for r in root_server.requests] == ["gpt-4o"]

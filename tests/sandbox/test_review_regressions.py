@@ -50,7 +50,7 @@ async def test_context_survives_a_restart_as_the_latest_input(worker, tmp_path):
 async def test_a_worker_that_dies_between_cells_is_restarted_and_says_so(worker):
     await worker.run_cell("kept = 41")
     os.kill(worker.pid if worker.isolation.level == "process" else worker._proc.pid, 9)
-    await asyncio.wait_for(worker._reader_task, 10)
+    await asyncio.wait_for(worker._transport.finished(), 10)
     table, _ = await worker.var_table()  # a control request restarts it first
     assert "kept" in table
     assert worker.unreported_restarts and "restarted" in worker.unreported_restarts[0]

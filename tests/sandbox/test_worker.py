@@ -7,8 +7,9 @@ import time
 
 import pytest
 
-from rlm_tui.sandbox.host import SubCallRejected, Worker
+from rlm_tui.sandbox.host import Worker
 from rlm_tui.sandbox.settings import SandboxSettings
+from rlm_tui.sandbox.types import SubCallRejected
 
 
 async def test_variables_persist_and_output_is_captured(worker):

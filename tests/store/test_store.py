@@ -7,7 +7,7 @@ import sqlite3
 
 import pytest
 
-from rlm_tui.errors import UnknownSession
+from rlm_tui.errors import UnknownSession, UsageError
 from rlm_tui.events import (
     AnswerReady,
     CellFinished,
@@ -221,7 +221,7 @@ def test_fork_copies_turns_up_to_n_and_leaves_the_original(store):
     assert store.snapshot("f1").blobs == {"x": b"2"}
     assert store.get("s1").turns == 4 and len(list(store.event_rows("s1"))) == before
     assert {h.session_id for h in store.search("question")} == {"s1", "f1"}
-    with pytest.raises(ValueError, match=r"turns 1\.\.4"):
+    with pytest.raises(UsageError, match=r"turns 1\.\.4"):
         store.fork("s1", 9, "f2")
     store.fork("f1", 1, "f3")  # a fork of a fork says which turn once, not twice
     assert store.get("f3").title == "question 1 (fork at turn 1)"

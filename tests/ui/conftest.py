@@ -44,6 +44,6 @@ async def send(pilot, app: RLMApp, text: str) -> None:
 def turn_done(app: RLMApp, number: int):
     def check() -> bool:
         turn = app.chat.model.turns.get(number)
-        return turn is not None and turn.status != "running" and not app.controller.busy
+        return turn is not None and turn.status != "running" and not app.workspace.busy
 
     return check

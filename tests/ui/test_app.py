@@ -62,7 +62,7 @@ async def test_escape_cancels_the_running_turn_and_keeps_the_repl(home):
         assert turn.status == "cancelled"
         assert "Cancelled" in markdown_of(app.chat.chat.assistants[1])
         assert app.chat.model.cells[turn.cells[0]].status == "interrupted"
-        check = await app.controller.session.worker.run_cell("print(kept)")
+        check = await app.workspace.session.repl.run_cell("print(kept)")
         assert check.output == "before\n"
 
 
@@ -73,7 +73,7 @@ async def test_load_attaches_a_file_as_context(home, tmp_path):
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(app.startup_done.is_set, pilot)
         await send(pilot, app, f"/load {data}")
-        await wait_for(lambda: "notes.txt" in app.controller.session.attachments, pilot)
+        await wait_for(lambda: "notes.txt" in app.workspace.session.attachments, pilot)
         await send(pilot, app, "how many lines?")
         await wait_for(turn_done(app, 1), pilot)
         await pilot.pause()
@@ -104,7 +104,7 @@ async def test_opening_and_resuming_a_session_from_the_browser(home):
         await wait_for(first.startup_done.is_set, pilot)
         await send(pilot, first, "store a number")
         await wait_for(turn_done(first, 1), pilot)
-        session_id = first.controller.session.session_id
+        session_id = first.workspace.session.session_id
         await first.action_quit()
 
     app = make_app(root=[repl("FINAL(f'x + 1 = {x + 1}, turns so far: {len(history) // 2}')")])
@@ -120,8 +120,8 @@ async def test_opening_and_resuming_a_session_from_the_browser(home):
         assert markdown_of(app.chat.chat.assistants[1]) == "stored x"
         assert app.chat.query_one("#prompt").disabled
         await pilot.press("ctrl+r")  # resume it
-        await wait_for(lambda: app.chat.read_only_id is None and app.controller.session is not None, pilot)
-        assert app.controller.session.session_id == session_id
+        await wait_for(lambda: app.chat.read_only_id is None and app.workspace.session is not None, pilot)
+        assert app.workspace.session.session_id == session_id
         await send(pilot, app, "and now?")
         await wait_for(turn_done(app, 2), pilot)
         await pilot.pause()
@@ -241,7 +241,7 @@ async def test_forking_from_the_browser_continues_in_the_fork(home):
         await wait_for(turn_done(first, 1), pilot)
         await send(pilot, first, "set x to 2")
         await wait_for(turn_done(first, 2), pilot)
-        original = first.controller.session.session_id
+        original = first.workspace.session.session_id
         await first.action_quit()
     app = make_app(root=[repl("FINAL(f'x={x}, turns={len(history) // 2}')")])
     async with app.run_test(size=SIZE) as pilot:
@@ -255,19 +255,19 @@ async def test_forking_from_the_browser_continues_in_the_fork(home):
         await pilot.press("enter")
         await wait_for(
             lambda: (
-                app.controller.session is not None
-                and app.controller.session.session_id != original
+                app.workspace.session is not None
+                and app.workspace.session.session_id != original
                 and app.chat.read_only_id is None
                 and len(app.chat.model.turns) == 1
             ),
             pilot,
         )
-        fork = app.controller.session.session_id
+        fork = app.workspace.session.session_id
         await send(pilot, app, "what is x?")
         await wait_for(turn_done(app, 2), pilot)
         await pilot.pause()
         assert app.chat.chat.assistants[2].body.source == "x=1, turns=1"
-        store = app.controller.store
+        store = app.workspace.catalog.store
         assert store.get(fork).parent_session == original and store.get(original).turns == 2
         assert fork in str(app.chat.query_one("#title").render())
 
@@ -312,7 +312,7 @@ async def test_pane_keys_work_from_the_editor_and_refused_text_stays(home):
         await pilot.press("f5")
         assert chat.maximized is None
         await send(pilot, app, "a slow one")
-        await wait_for(lambda: app.controller.busy, pilot)
+        await wait_for(lambda: app.workspace.busy, pilot)
         prompt = chat.query_one("#prompt")
         prompt.text = "a follow-up I typed meanwhile"
         await pilot.press("enter")

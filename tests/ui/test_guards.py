@@ -24,7 +24,7 @@ async def record_a_session(text: str, answer: str) -> str:
         await wait_for(first.startup_done.is_set, pilot)
         await send(pilot, first, text)
         await wait_for(turn_done(first, 1), pilot)
-        session_id = first.controller.session.session_id
+        session_id = first.workspace.session.session_id
         await first.action_quit()
     return session_id
 
@@ -35,7 +35,7 @@ async def test_another_session_does_not_open_over_a_running_turn(home):
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(app.startup_done.is_set, pilot)
         await send(pilot, app, "a slow live question")
-        await wait_for(lambda: app.controller.busy, pilot)
+        await wait_for(lambda: app.workspace.busy, pilot)
         await pilot.press("ctrl+o")
         await wait_for(lambda: app.screen.__class__.__name__ == "SessionsScreen", pilot)
         table = app.screen.query_one("DataTable")
@@ -54,7 +54,7 @@ async def test_another_session_does_not_open_over_a_running_turn(home):
         await pilot.press("escape")  # back to the chat
         await pilot.press("escape")  # cancel the turn
         await wait_for(turn_done(app, 1), pilot)
-        assert app.controller.busy is False
+        assert app.workspace.busy is False
 
 
 async def test_palette_commands_that_cannot_apply_say_why(home):
@@ -77,7 +77,7 @@ async def test_export_and_fork_in_a_read_only_view_act_on_the_session_shown(home
         await wait_for(app.startup_done.is_set, pilot)
         await send(pilot, app, "a live question")
         await wait_for(turn_done(app, 1), pilot)
-        live = app.controller.session.session_id
+        live = app.workspace.session.session_id
         await app.view_session(recorded)
         assert app.chat.read_only_id == recorded
         out = tmp_path / "shown.md"
@@ -87,8 +87,8 @@ async def test_export_and_fork_in_a_read_only_view_act_on_the_session_shown(home
         await app.chat.run_command("/vars")
         assert any("read-only view has no REPL" in n for n in notices(app))
         await app.chat.run_command("/fork 1")
-        await wait_for(lambda: app.controller.session is not None and app.chat.read_only_id is None, pilot)
-        fork = app.controller.store.get(app.controller.session.session_id)
+        await wait_for(lambda: app.workspace.session is not None and app.chat.read_only_id is None, pilot)
+        fork = app.workspace.catalog.store.get(app.workspace.session.session_id)
         assert fork.parent_session == recorded and fork.parent_session != live
 
 
@@ -102,7 +102,7 @@ async def test_a_missing_at_file_stops_the_message_and_keeps_it(home, tmp_path):
         await send(pilot, app, message)
         await wait_for(lambda: any("no such file" in n for n in notices(app)), pilot)
         assert app.chat.query_one("#prompt").text == message
-        assert app.chat.model.turns == {} and app.controller.session.attachments == {}
+        assert app.chat.model.turns == {} and app.workspace.session.attachments == {}
         await send(pilot, app, f"thanks @alice, now read @{real}")  # "@alice" is just text
         await wait_for(turn_done(app, 1), pilot)
         assert app.chat.model.turns[1].answer == "real.txt"
@@ -168,14 +168,14 @@ async def test_a_session_left_before_its_first_turn_leaves_nothing(home):
     app = make_app(root=[repl("FINAL('ok')")])
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(app.startup_done.is_set, pilot)
-        empty = app.controller.session
+        empty = app.workspace.session
         assert empty.workdir.is_dir()
         await pilot.press("ctrl+n")
         await wait_for(
-            lambda: app.controller.session is not None and app.controller.session is not empty, pilot
+            lambda: app.workspace.session is not None and app.workspace.session is not empty, pilot
         )
         assert not empty.workdir.exists()
-        store = app.controller.store
+        store = app.workspace.catalog.store
         assert (
             store.conn.execute("SELECT count(*) FROM sessions WHERE id = ?", (empty.session_id,)).fetchone()[
                 0
@@ -184,7 +184,7 @@ async def test_a_session_left_before_its_first_turn_leaves_nothing(home):
         )
         await send(pilot, app, "keep this one")
         await wait_for(turn_done(app, 1), pilot)
-        kept = app.controller.session
+        kept = app.workspace.session
         await app.action_quit()
     assert kept.workdir.is_dir()
 
@@ -305,3 +305,16 @@ async def test_a_message_sent_as_a_turn_ends_does_not_cut_off_its_answer(home):
             assistant = app.chat.chat.assistants[n]
             assert answer in assistant._shown and not assistant.drafting, n
             assert "iteration" not in str(assistant.query_one(".who").render()), n
+
+
+async def test_the_app_stays_open_after_the_repl_fails_to_start_and_says_why(home, monkeypatch):
+    monkeypatch.setenv("PATH", str(home / "no-bwrap-here"))  # bubblewrap is asked for but absent
+    monkeypatch.setenv("RLM_SANDBOX", "bubblewrap")
+    app = make_app(root=["FINAL('never')"])
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(app.startup_done.is_set, pilot)
+        assert any("no session could be opened" in n and "bubblewrap" in n for n in notices(app))
+        await send(pilot, app, "hello?")
+        await wait_for(lambda: sum("bubblewrap" in n for n in notices(app)) >= 2, pilot)
+        assert app.is_running and app.workspace.session is None
+        assert app.chat.query_one("#prompt").text == "hello?"  # nothing was sent: the message is kept

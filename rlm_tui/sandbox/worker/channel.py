@@ -31,7 +31,6 @@ class Channel:
         self._next_call = 0
         self.requests: queue.Queue[tuple[dict[str, Any], list[bytes]]] = queue.Queue()
         self.running_cell: str | None = None  # set by the main thread while a cell executes
-        self.interrupted_cell: str | None = None
         self.error_types: dict[str, type[Exception]] = {}
         self._main_ident = threading.main_thread().ident
 
@@ -97,6 +96,5 @@ class Channel:
 
     def _interrupt(self, cell: str | None) -> None:
         if cell is not None and cell == self.running_cell:
-            self.interrupted_cell = cell
             # A real signal (not _thread.interrupt_main) so blocking calls like time.sleep wake.
             signal.pthread_kill(self._main_ident, signal.SIGINT)

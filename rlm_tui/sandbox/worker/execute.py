@@ -81,7 +81,6 @@ def run_cell(
     sys.stdout, sys.stderr = CaptureStream(capture, "stdout"), CaptureStream(capture, "stderr")
     status, error = "ok", None
     started = time.perf_counter()
-    channel.interrupted_cell = None
     channel.running_cell = cell_id
     try:
         try:

@@ -4,33 +4,26 @@ status bar below. Live turns and recorded sessions are drawn by the same code, f
 from __future__ import annotations
 
 import asyncio
-import shlex
-from pathlib import Path
 
-from textual import work
+from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Static, Tree
 
-from rlm_tui.events import Event
+from rlm_tui.errors import RlmError
+from rlm_tui.events import Event, nodes
+from rlm_tui.ui import actions, commands
+from rlm_tui.ui.mentions import attachments_in
 from rlm_tui.ui.pump import EventPump
 from rlm_tui.ui.view_model import Changes, ViewModel
 from rlm_tui.ui.widgets.calltree import CallTree
-from rlm_tui.ui.widgets.cells import CellsView
+from rlm_tui.ui.widgets.cells import CellsView, CellWidget
 from rlm_tui.ui.widgets.chat import ChatView
 from rlm_tui.ui.widgets.prompt import CompletionList, PromptArea
 from rlm_tui.ui.widgets.status import StatusBar
 
 SIDE_WIDTHS = (35, 45, 55, 65)  # percent of the screen for the cells+calls column
-NOTICE_PREFIX = {
-    "retry": "↻ ",
-    "limit": "■ ",
-    "worker_restarted": "☠ ",
-    "file_changed": "⚠ ",
-    "sandbox": "⚠ ",
-}
 
 
 class ChatColumn(Vertical):
@@ -39,96 +32,9 @@ class ChatColumn(Vertical):
     ALLOW_MAXIMIZE = True
 
 
-_TRAILING = ".,;:!?)]}'\""
-_DATA_SUFFIXES = {".log", ".jsonl", ".ndjson", ".parquet", ".toml", ".yaml", ".yml", ".tsv", ".ipynb"}
-
-
-def _looks_like_a_file(path: str) -> bool:
-    import mimetypes
-
-    suffix = Path(path).suffix.lower()
-    return (
-        "/" in path
-        or path.startswith("~")
-        or suffix in _DATA_SUFFIXES
-        or (bool(suffix) and mimetypes.guess_type("x" + suffix)[0] is not None)
-    )
-
-
-def attachments_in(text: str) -> list[str]:
-    """The files a message attaches with ``@path`` (punctuation after it is not part of it). A word
-    that looks like a path (a / or ~, or a file extension) but names no file stops the message, so
-    nothing is sent without it; other words after an @ ("@alice", "@john.doe") are text."""
-    paths = []
-    for word in text.split():
-        if not word.startswith("@") or len(word) == 1:
-            continue
-        path = word[1:]
-        bare = path.rstrip(_TRAILING)
-        if Path(path).expanduser().exists():
-            paths.append(path)
-        elif bare and Path(bare).expanduser().exists():
-            paths.append(bare)
-        elif bare and _looks_like_a_file(bare):
-            raise FileNotFoundError(f"no such file: {bare} (the message was not sent)")
-    return list(dict.fromkeys(paths))  # each file once
-
-
 class ChatScreen(Screen):
-    BINDINGS = [
-        Binding(
-            "escape",
-            "cancel_turn",
-            "Cancel turn",
-            tooltip="Stop the running turn: the cell is interrupted, sub-calls cancelled, work so far kept",
-        ),
-        Binding("f1", "help", "Help", tooltip="This help"),
-        Binding(
-            "ctrl+n", "new_session", "New session", tooltip="Start a new session (the current one is saved)"
-        ),
-        Binding(
-            "ctrl+o",
-            "sessions",
-            "Sessions",
-            tooltip="Browse, search, open, resume, fork, export and delete sessions",
-        ),
-        Binding("ctrl+r", "resume", "Resume", show=False, tooltip="Resume the session shown read-only"),
-        Binding("f2", "toggle_pane('cells')", "Cells", priority=True, tooltip="Show or hide the cells pane"),
-        Binding("f3", "toggle_pane('tree')", "Calls", priority=True, tooltip="Show or hide the call tree"),
-        Binding(
-            "f4",
-            "toggle_pane('side')",
-            "Side",
-            show=False,
-            priority=True,
-            tooltip="Show or hide both side panes",
-        ),
-        Binding(
-            "f5",
-            "maximize_focused",
-            "Maximize",
-            priority=True,
-            tooltip="Maximize the focused pane (again, or Esc, to restore)",
-        ),
-        Binding(
-            "f7",
-            "resize_side(-1)",
-            "Narrower side",
-            show=False,
-            priority=True,
-            tooltip="Make the side panes narrower",
-        ),
-        Binding(
-            "f8",
-            "resize_side(1)",
-            "Wider side",
-            show=False,
-            priority=True,
-            tooltip="Make the side panes wider",
-        ),
-        Binding("ctrl+l", "focus_prompt", "Editor", show=False, tooltip="Focus the message editor"),
-        Binding("ctrl+t", "app.change_theme", "Theme", show=False, tooltip="Pick a theme"),
-    ]
+    ACTIONS = actions.CHAT_ACTIONS
+    BINDINGS = actions.bindings(ACTIONS)
 
     def __init__(self) -> None:
         super().__init__()
@@ -163,7 +69,7 @@ class ChatScreen(Screen):
         app = self.app
         self.animate = app.animate
         self.cells.syntax = app.syntax_style()
-        app.controller.bus.subscribe(self.pump)
+        app.workspace.bus.subscribe(self.pump)
         self.call_after_refresh(app.startup)  # the first frame is drawn before any heavy work
         self.query_one("#completion").display = False
         self.query_one("#cells").border_title = "Cells"
@@ -186,8 +92,8 @@ class ChatScreen(Screen):
         return self.query_one(CallTree)
 
     @property
-    def controller(self):
-        return self.app.controller
+    def workspace(self):
+        return self.app.workspace
 
     def _tick(self) -> None:
         if not self.animate:
@@ -198,7 +104,7 @@ class ChatScreen(Screen):
 
     def refresh_status(self) -> None:
         status = self.query_one(StatusBar)
-        config = self.controller.config
+        config = self.workspace.config
         status.root_model, status.sub_model = config.model, config.sub_model
         if self.read_only_id and self.model.models[0]:  # a recorded session: the models it used
             status.root_model, status.sub_model = self.model.models
@@ -235,9 +141,9 @@ class ChatScreen(Screen):
         self.tree.refresh_nodes(changes.nodes)
         if changes.new_turns and self.title_pending:
             self.title_pending = False  # a session is named after its first message, as in the browser
-            from rlm_tui.store.derive import title_from
+            from rlm_tui.services.catalog import title_from
 
-            session = self.controller.session
+            session = self.workspace.session
             sid = f" · {session.session_id}" if session is not None else ""
             self.set_title(f"rlm-tui · {title_from(model.turns[changes.new_turns[0]].user)}{sid}")
         for number in sorted(changes.turns):
@@ -268,8 +174,8 @@ class ChatScreen(Screen):
             [n for n in changes.new_nodes if self.model.nodes[n].kind == "turn"], expand_new=False
         )
         if last is not None:
-            self._add_subtree(f"t{last.number}")
-            self.tree.tree_nodes[f"t{last.number}"].expand_all()
+            self._add_subtree(nodes.turn(last.number))
+            self.tree.tree_nodes[nodes.turn(last.number)].expand_all()
         self.set_title(title)
         self.refresh_status()
 
@@ -298,9 +204,21 @@ class ChatScreen(Screen):
         node_id = event.node.data
         if not node_id:
             return
-        turn = int(node_id.split(".")[0][1:])
+        turn = nodes.turn_of(node_id)
         if turn != self.cells.turn and turn in self.model.turns:
             await self.cells.show_turn(turn, [self.model.cells[c] for c in self.model.turns[turn].cells])
+
+    @on(CellWidget.OpenOutput)
+    def open_output(self, message: CellWidget.OpenOutput) -> None:
+        from rlm_tui.ui.screens.detail import OutputScreen
+
+        self.app.push_screen(OutputScreen(message.cell))
+
+    @on(CallTree.OpenDetail)
+    def open_detail(self, message: CallTree.OpenDetail) -> None:
+        from rlm_tui.ui.screens.detail import NodeDetailScreen
+
+        self.app.push_screen(NodeDetailScreen(message.node))
 
     async def reset(self) -> None:
         """Forget what is drawn (a new, resumed or recorded session is about to be shown)."""
@@ -326,7 +244,7 @@ class ChatScreen(Screen):
                 severity="warning",
             )
             return
-        if self.controller.busy:
+        if self.workspace.busy:
             self.notify(
                 "A turn is running: Esc cancels it. Your message stays in the editor.", severity="warning"
             )
@@ -342,16 +260,14 @@ class ChatScreen(Screen):
             await self._send(text)
 
     async def _send(self, text: str) -> None:
-        from rlm_tui.config import ConfigError
-
         try:
             for path in attachments_in(text):
-                attachment = await self.controller.attach(path)
+                attachment = await self.workspace.attach(path)
                 await self.chat.add_notice(
                     f"attached {attachment.name} ({attachment.type}, {attachment.size:,})"
                 )
-            await self.controller.send(text)
-        except (ConfigError, OSError) as exc:
+            await self.workspace.send(text)
+        except (RlmError, OSError) as exc:  # the app stays open and says why
             await self.chat.add_notice(f"✗ {exc}", error=True)
             prompt = self.query_one(PromptArea)
             if not prompt.text:  # nothing was sent: give the message back
@@ -361,107 +277,18 @@ class ChatScreen(Screen):
             self.refresh_status()
 
     def action_cancel_turn(self) -> None:
-        if self.controller.cancel():
+        if self.workspace.cancel():
             self.notify("Cancelling: the running cell is interrupted, sub-calls are stopped.")
 
     # -- slash commands ---------------------------------------------------------------------
 
     async def run_command(self, text: str) -> None:
-        try:
-            words = shlex.split(text)
-        except ValueError:
-            words = text.split()
-        name, args = words[0], words[1:]
-        handler = getattr(self, "cmd_" + name[1:].replace("-", "_"), None)
-        if handler is None:
-            await self.chat.add_notice(f"✗ unknown command {name}; /help lists them", error=True)
-            return
-        try:
-            await handler(args)
-        except Exception as exc:  # a command's failure is a message, never a crash
-            await self.chat.add_notice(f"✗ {name}: {exc}", error=True)
+        await commands.run(self, text)
 
-    async def cmd_load(self, args: list[str]) -> None:
-        if not args:
-            raise ValueError("usage: /load PATH [as NAME]")
-        name = None
-        if len(args) >= 3 and args[-2] == "as":
-            args, name = args[:-2], args[-1]
-        attachment = await self.controller.attach(" ".join(args), name)  # a path with spaces, unquoted
-        await self.chat.add_notice(
-            f"attached {attachment.name}: {attachment.type}, {attachment.size:,} {'chars' if attachment.type == 'str' else 'items'}"
-            " — it is `context` now, and in `files`"
-        )
-
-    async def cmd_vars(self, args: list[str]) -> None:
-        if self.read_only_id is not None:
-            raise ValueError("a read-only view has no REPL; Ctrl+R resumes the session to use its variables")
-        table = await self.controller.var_table()
+    async def show_vars(self, table: str) -> None:
         from textual.widgets import Markdown
 
         await self.chat.mount(Markdown(table, classes="vars"))
-
-    async def cmd_model(self, args: list[str], which: str = "model") -> None:
-        if not args:
-            await self.chat.add_notice(f"{which.replace('_', '-')}: {getattr(self.controller.config, which)}")
-            return
-        self.controller.set_model(which, args[0])
-        self.refresh_status()
-        await self.chat.add_notice(f"{which.replace('_', '-')} is now {args[0]}")
-
-    async def cmd_sub_model(self, args: list[str]) -> None:
-        await self.cmd_model(args, "sub_model")
-
-    async def cmd_new(self, args: list[str]) -> None:
-        await self.app.start_new_session()
-
-    async def cmd_sessions(self, args: list[str]) -> None:
-        self.action_sessions()
-
-    def _shown_session(self) -> tuple[str, int]:
-        """The session on screen (live, or recorded and shown read-only) and its number of turns."""
-        if self.app.view is not None:
-            raise ValueError("this is a trajectory log file, not a recorded session")
-        if self.read_only_id is not None:
-            return self.read_only_id, len(self.model.turns)
-        session = self.controller.session
-        if session is None or session.turns == 0:
-            raise ValueError("this session has no turn yet")
-        return session.session_id, session.turns
-
-    async def cmd_fork(self, args: list[str]) -> None:
-        if self.controller.busy:
-            raise ValueError("a turn is running: wait for it or cancel it (Esc) first")
-        session_id, turns = self._shown_session()
-        if args and not args[0].isdigit():
-            raise ValueError(f"the turn is a number from 1 to {turns}, not {args[0]!r}")
-        turn = int(args[0]) if args else turns
-        new_id = self.controller.fork(turn, session_id)
-        await self.app.resume_session(new_id)
-
-    async def cmd_export(self, args: list[str]) -> None:
-        session_id, _ = self._shown_session()
-        fmt, path = "md", None
-        if args and args[0] in ("md", "jsonl"):
-            fmt, args = args[0], args[1:]
-        elif args and "." not in args[0] and "/" not in args[0]:
-            raise ValueError(f"the format is md or jsonl, not {args[0]!r} (usage: /export [md|jsonl] [PATH])")
-        if args:
-            path = args[0]
-            fmt = "jsonl" if path.endswith(".jsonl") else fmt
-        target = self.controller.export(fmt, path, session_id)
-        await self.chat.add_notice(f"exported to {target}")
-
-    async def cmd_theme(self, args: list[str]) -> None:
-        if not args:
-            self.app.action_change_theme()
-            return
-        if args[0] not in self.app.available_themes:
-            raise ValueError(f"no theme {args[0]!r}; themes: {', '.join(sorted(self.app.available_themes))}")
-        self.app.theme = args[0]
-
-    async def cmd_help(self, args: list[str]) -> None:
-        self.action_help()
 
     # -- actions ---------------------------------------------------------------------------
 

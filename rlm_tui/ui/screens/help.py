@@ -8,7 +8,7 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Markdown
 
-from rlm_tui.ui.widgets.prompt import SLASH_COMMANDS
+from rlm_tui.ui.commands import COMMANDS
 
 ABOUT = """\
 # rlm-tui
@@ -39,9 +39,7 @@ class HelpScreen(ModalScreen[None]):
             "",
         ]
         lines += ["## Commands", "", "| command | does |", "|---|---|"]
-        lines += [
-            f"| `{name}` | {text.replace('|', chr(92) + '|')} |" for name, text in SLASH_COMMANDS.items()
-        ]
+        lines += [f"| `{c.name}` {c.args} | {c.help.replace('|', chr(92) + '|')} |" for c in COMMANDS]
         lines += [
             "",
             "`@path` in a message attaches that file or folder (Tab completes the path).",

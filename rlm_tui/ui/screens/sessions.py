@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import shutil
 from datetime import datetime
-from pathlib import Path
 
 from textual import work
 from textual.app import ComposeResult
@@ -16,6 +14,8 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Markdown, Static
 
+from rlm_tui.errors import RlmError, UsageError
+from rlm_tui.ui.actions import ScreenAction, bindings
 from rlm_tui.ui.screens.dialogs import AskScreen, ConfirmScreen
 
 LIST_LIMIT = 500
@@ -46,15 +46,17 @@ class SessionTable(DataTable):
 
 
 class SessionsScreen(Screen):
-    BINDINGS = [
-        Binding("escape", "back", "Back"),
-        Binding("r", "resume", "Resume"),
-        Binding("f", "fork", "Fork"),
-        Binding("n", "rename", "Rename"),
-        Binding("e", "export", "Export"),
-        Binding("d", "delete", "Delete"),
-        Binding("slash", "search", "Search"),
-    ]
+    ACTIONS = (
+        ScreenAction("open", "Open read-only", "Show the selected session's turns, cells and calls (Enter)"),
+        ScreenAction("back", "Back", "Close the browser, back to the chat", key="escape"),
+        ScreenAction("resume", "Resume", "Continue the selected session, with its REPL variables", key="r"),
+        ScreenAction("fork", "Fork", "A new session from the selected one's turn N", key="f"),
+        ScreenAction("rename", "Rename", "Give the selected session a new title", key="n"),
+        ScreenAction("export", "Export", "Write the selected session as Markdown or JSONL", key="e"),
+        ScreenAction("delete", "Delete", "Delete the selected session, after asking", key="d"),
+        ScreenAction("search", "Search", "Full-text search over messages and code", key="slash"),
+    )
+    BINDINGS = bindings(ACTIONS)
 
     def __init__(self) -> None:
         super().__init__()
@@ -78,24 +80,24 @@ class SessionsScreen(Screen):
         await self.load_sessions()
 
     @property
-    def store(self):
-        return self.app.controller.store
+    def catalog(self):
+        return self.app.workspace.catalog
 
     async def load_sessions(self, query: str = "") -> None:
-        store = await self.app.controller.open_store()
+        catalog = await self.app.workspace.open_catalog()
         table = self.query_one(DataTable)
         if query.strip():
-            hits = await asyncio.to_thread(store.search, query, 200)
+            hits = await asyncio.to_thread(catalog.search, query, 200)
             self.snippets = {}
             order: list[str] = []
             for hit in hits:
                 if hit.session_id not in self.snippets:
                     order.append(hit.session_id)
                     self.snippets[hit.session_id] = f"turn {hit.turn} ({hit.where}): {hit.snippet}"
-            rows = [r for r in (await asyncio.to_thread(lambda: [store.get(s) for s in order]))]
+            rows = await asyncio.to_thread(lambda: [catalog.get(s) for s in order])
         else:
             self.snippets = {}
-            rows = await asyncio.to_thread(store.list, LIST_LIMIT)
+            rows = await asyncio.to_thread(catalog.list, LIST_LIMIT)
         table.clear()
         for row in rows:
             table.add_row(
@@ -115,25 +117,6 @@ class SessionsScreen(Screen):
                 else "_Nothing found._"
             )
 
-    def palette_commands(self):
-        from textual.app import SystemCommand
-
-        for title, help_text, action in [
-            (
-                "Open read-only",
-                "Show the selected session's turns, cells and calls (Enter)",
-                self.action_open,
-            ),
-            ("Resume", "Continue the selected session, with its REPL variables (r)", self.action_resume),
-            ("Fork at a turn", "A new session from the selected one's turn N (f)", self.action_fork),
-            ("Rename", "Give the selected session a new title (n)", self.action_rename),
-            ("Export", "Write the selected session as Markdown or JSONL (e)", self.action_export),
-            ("Delete", "Delete the selected session, after asking (d)", self.action_delete),
-            ("Search", "Full-text search over messages and code (/)", self.action_search),
-            ("Back to the chat", "Close the browser (Esc)", self.action_back),
-        ]:
-            yield SystemCommand(title, help_text, action)
-
     def selected_id(self) -> str | None:
         table = self.query_one(DataTable)
         if table.row_count == 0:
@@ -147,9 +130,9 @@ class SessionsScreen(Screen):
 
     @work(exclusive=True, group="preview")
     async def show_preview(self, session_id: str) -> None:
-        store = self.store
-        info = await asyncio.to_thread(store.get, session_id)
-        history = await asyncio.to_thread(store.history, session_id)
+        catalog = self.catalog
+        info = await asyncio.to_thread(catalog.get, session_id)
+        history = await asyncio.to_thread(catalog.history, session_id)
         lines = [
             f"## {info.title or '(untitled)'}",
             "",
@@ -186,7 +169,7 @@ class SessionsScreen(Screen):
 
     def _turn_running(self) -> bool:
         """While a turn runs, the chat stays on it: opening another session would mix their events."""
-        if self.app.controller.busy:
+        if self.app.workspace.busy:
             self.notify(
                 "A turn is running in the chat: wait for it, or go back (Esc) and cancel it (Esc), first.",
                 severity="warning",
@@ -230,17 +213,15 @@ class SessionsScreen(Screen):
         session_id = self.selected_id()
         if not session_id or self._busy or self._turn_running():
             return
-        info = self.store.get(session_id)
+        info = self.catalog.get(session_id)
         answer = await self._ask(
             AskScreen(f"Fork {info.title!r} at which turn (1..{info.turns})?", str(info.turns))
         )
         if not answer:
             return
-        from rlm_tui.engine.session import new_session_id
-
         try:
-            new_id = self.store.fork(session_id, int(answer), new_session_id())
-        except ValueError as exc:
+            new_id = self.catalog.fork(session_id, int(answer))
+        except (UsageError, ValueError) as exc:
             digits = answer.strip().isdigit()
             self.notify(
                 str(exc) if digits else f"the turn is a number from 1 to {info.turns}, not {answer!r}",
@@ -254,9 +235,9 @@ class SessionsScreen(Screen):
         session_id = self.selected_id()
         if not session_id or self._busy:
             return
-        title = await self._ask(AskScreen("New title:", self.store.get(session_id).title))
+        title = await self._ask(AskScreen("New title:", self.catalog.get(session_id).title))
         if title:
-            self.store.rename(session_id, title)
+            self.catalog.rename(session_id, title)
             await self.load_sessions(self.query_one("#search", Input).value)
             table = self.query_one(DataTable)
             with contextlib.suppress(Exception):  # keep the cursor on the renamed session
@@ -272,18 +253,11 @@ class SessionsScreen(Screen):
         )
         if not path:
             return
-        from rlm_tui.store.export import to_jsonl, to_markdown
-
-        target = Path(path).expanduser().resolve()
-        text = (
-            to_jsonl(self.store, session_id)
-            if target.suffix == ".jsonl"
-            else to_markdown(self.store, session_id)
-        )
+        fmt = "jsonl" if path.strip().endswith(".jsonl") else "md"
         try:
-            target.write_text(text, encoding="utf-8")
-        except OSError as exc:
-            self.notify(f"Could not write {target}: {exc.strerror or exc}", severity="error")
+            target = self.catalog.export(session_id, fmt, path)
+        except RlmError as exc:
+            self.notify(str(exc), severity="error")
             return
         self.notify(f"Exported to {target}")
 
@@ -292,8 +266,8 @@ class SessionsScreen(Screen):
         session_id = self.selected_id()
         if not session_id or self._busy:
             return
-        info = self.store.get(session_id)
-        if session_id == getattr(self.app.controller.session, "session_id", None):
+        info = self.catalog.get(session_id)
+        if session_id == getattr(self.app.workspace.session, "session_id", None):
             self.notify(
                 "This session is open in the chat: start a new one (Ctrl+N) before deleting it.",
                 severity="warning",
@@ -303,8 +277,6 @@ class SessionsScreen(Screen):
             ConfirmScreen(f"Delete {info.title!r} ({info.turns} turns)? This cannot be undone.", "Delete")
         ):
             return
-        self.store.delete(session_id)
-        if info.workdir and Path(info.workdir).is_dir():
-            shutil.rmtree(info.workdir, ignore_errors=True)
+        self.catalog.delete(session_id)
         self.notify(f"Deleted {info.title!r}")
         await self.load_sessions(self.query_one("#search", Input).value)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from rich.text import Text
 from textual.binding import Binding
+from textual.message import Message
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
@@ -140,15 +141,20 @@ class CallTree(Tree[str]):
         self.clear()
         self.tree_nodes.clear()
 
+    class OpenDetail(Message):
+        """The user asked for a node's full prompt and response (the screen shows them)."""
+
+        def __init__(self, node: Node) -> None:
+            super().__init__()
+            self.node = node
+
     def action_open_detail(self) -> None:
         node = self.cursor_node
         if node is None or node.data is None:
             return
         model_node = self.model.nodes.get(node.data)
         if model_node is not None:
-            from rlm_tui.ui.screens.detail import NodeDetailScreen
-
-            self.app.push_screen(NodeDetailScreen(model_node))
+            self.post_message(self.OpenDetail(model_node))
 
     def on_tree_node_selected(self, event: Tree.NodeSelected) -> None:
         """A click on a node with nothing to fold (a sub-call, a cell) opens its detail."""

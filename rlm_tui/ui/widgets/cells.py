@@ -12,6 +12,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
+from textual.message import Message
 from textual.widgets import Button, Static
 
 from rlm_tui.ui.view_model import Cell
@@ -105,10 +106,15 @@ class CellWidget(Vertical, can_focus=True):
         self.query_one(".code-cell-code", Static).update(self._code())
         self.refresh_cell()
 
-    def action_open_output(self) -> None:
-        from rlm_tui.ui.screens.detail import OutputScreen
+    class OpenOutput(Message):
+        """The user asked for a cell's full output (the screen shows it)."""
 
-        self.app.push_screen(OutputScreen(self.cell))
+        def __init__(self, cell: Cell) -> None:
+            super().__init__()
+            self.cell = cell
+
+    def action_open_output(self) -> None:
+        self.post_message(self.OpenOutput(self.cell))
 
 
 class CellsView(VerticalScroll):

@@ -14,6 +14,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Button, Markdown, Static
 
+from rlm_tui.events import nodes
 from rlm_tui.ui.view_model import Turn
 
 USER_CHARS = 4000  # of a very long user message, the chat shows this much
@@ -76,7 +77,7 @@ class AssistantMessage(Vertical):
             return (
                 "RLM · working…"
                 if not turn.draft_node
-                else f"RLM · {turn.draft_node.rsplit('.', 1)[-1].replace('i', 'iteration ', 1)}"
+                else f"RLM · {nodes.last_label(turn.draft_node)}"
             )
         facts = []
         if turn.stopped_by:

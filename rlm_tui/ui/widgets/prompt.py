@@ -11,18 +11,8 @@ from textual.message import Message
 from textual.widgets import OptionList, TextArea
 from textual.widgets.option_list import Option
 
-SLASH_COMMANDS: dict[str, str] = {
-    "/load": "PATH [as NAME]  attach a file or folder (it becomes `context`)",
-    "/vars": "the REPL variable table",
-    "/model": "NAME  switch the root model",
-    "/sub-model": "NAME  switch the sub-model",
-    "/new": "start a new session",
-    "/sessions": "browse, search and open past sessions",
-    "/fork": "[TURN]  continue from a turn of this session in a new session",
-    "/export": "[md|jsonl] [PATH]  write this session to a file",
-    "/theme": "NAME  switch the theme",
-    "/help": "keys and commands",
-}
+from rlm_tui.ui import commands
+
 MAX_CHOICES = 12
 
 
@@ -50,7 +40,7 @@ def completions(before_cursor: str, themes: list[str] | None = None) -> tuple[in
     line = before_cursor.rsplit("\n", 1)[-1]
     line_start = len(before_cursor) - len(line)
     if line.startswith("/") and " " not in line and "\n" not in before_cursor:
-        return line_start, [(name, help_) for name, help_ in SLASH_COMMANDS.items() if name.startswith(line)]
+        return line_start, commands.completions(line)
     if line.startswith("/load ") and " as " not in line:
         partial = line[len("/load ") :]
         return line_start + len("/load "), [(p, "") for p in _path_choices(partial)]

@@ -1,4 +1,5 @@
-"""Opening a session for work, new or recorded: the engine's Session wired to the store.
+"""Opening a session for work, new or recorded: the engine's Session, with a sandboxed REPL, wired
+to the recorder.
 
 Resuming brings back ``history``, ``memory`` and every restorable variable from the snapshot of
 the last turn, and the attached files; a file that changed or vanished since is reported, not
@@ -8,16 +9,19 @@ silently reloaded.
 from __future__ import annotations
 
 import functools
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from rlm_tui.config import Config
-from rlm_tui.engine.attachments import fingerprint
+from rlm_tui.engine.attachments import fingerprint, readable_problem
 from rlm_tui.engine.session import Session, SessionState, new_session_id
-from rlm_tui.events import EventBus, Notice
+from rlm_tui.events import EventBus, Notice, NoticeKind, nodes
 from rlm_tui.llm.base import ModelClient
+from rlm_tui.sandbox.host import Worker
 from rlm_tui.sandbox.snapshot import Snapshot
+from rlm_tui.services.runtime import engine_settings, session_dir
 from rlm_tui.store.recorder import Recorder
 from rlm_tui.store.sessions import FileRef, Store
 
@@ -27,12 +31,17 @@ class Opened:
     session: Session
     recorder: Recorder
     resumed: bool
-    notices: list[str] = field(default_factory=list)
+    notices: list[tuple[NoticeKind, str]] = field(default_factory=list)  # said once the session is open
     detach: Callable[[], None] = lambda: None  # unsubscribes the recorder from the bus
 
     async def close(self) -> None:
         self.detach()
         await self.session.close()
+
+
+def attach_problem(path: Path) -> str | None:
+    """Why a path cannot be attached (missing, unreadable), or None."""
+    return readable_problem(path)
 
 
 def file_problem(ref: FileRef) -> str | None:
@@ -60,11 +69,9 @@ async def open_session(
     session_id: str | None = None,
 ) -> Opened:
     """Start a new session (session_id None) or resume a recorded one (id or unique prefix)."""
-    from rlm_tui.runtime import session_dir
-
     recorder = Recorder(store.db)
     detach = bus.subscribe(recorder)
-    settings = config.engine_settings()
+    settings = engine_settings(config)
     if session_id is None:
         new_id = new_session_id()
         workdir = session_dir(new_id)
@@ -73,11 +80,19 @@ async def open_session(
             settings,
             client,
             bus,
+            repl_factory=Worker,
             session_id=new_id,
             workdir=workdir,
             snapshot_sink=functools.partial(recorder.save_snapshot, new_id),
         )
-        await session.start()
+        try:
+            await session.start()
+        except BaseException:
+            detach()
+            await session.close()
+            store.delete(new_id)  # a session that never opened leaves nothing behind
+            shutil.rmtree(workdir, ignore_errors=True)
+            raise
         return Opened(session, recorder, resumed=False, detach=detach)
 
     sid = store.resolve(session_id)
@@ -90,6 +105,7 @@ async def open_session(
         settings,
         client,
         bus,
+        repl_factory=Worker,
         session_id=sid,
         workdir=workdir,
         state=state,
@@ -97,12 +113,17 @@ async def open_session(
     )
     stored = store.snapshot(sid)
     opened = Opened(session, recorder, resumed=True, detach=detach)
-    failed = await session.start(Snapshot(stored.blobs, stored.skipped) if stored else None)
+    try:
+        failed = await session.start(Snapshot(stored.blobs, stored.skipped) if stored else None)
+    except BaseException:
+        detach()
+        await session.close()
+        raise
     for name, reason in failed.items():
-        opened.notices.append(f"variable {name} could not be restored: {reason}")
+        opened.notices.append(("sandbox", f"variable {name} could not be restored: {reason}"))
     if stored is not None:
         for name, reason in stored.skipped.items():
-            opened.notices.append(f"variable {name} was not saved with the session: {reason}")
+            opened.notices.append(("sandbox", f"variable {name} was not saved with the session: {reason}"))
         loaded = set()
         for ref in stored.files:  # in the order they were attached; `context` is set after
             problem = file_problem(ref)
@@ -111,7 +132,7 @@ async def open_session(
                 loaded.add(ref.name)
             else:
                 opened.notices.append(
-                    f"{problem}; it was not reloaded (attach it again to use the current file)"
+                    ("file_changed", f"{problem}; it was not reloaded (attach it again to use the current file)")
                 )
                 session.notes_for_model.append(
                     f"the attached {ref.name!r} ({ref.path}) changed or vanished since the last turn, so it is "
@@ -124,7 +145,6 @@ async def open_session(
             elif value in loaded:
                 await session.set_context_file(value)
     turn = state.turns  # notices belong to the last turn: resuming alone starts no new one
-    for message in opened.notices:
-        kind = "file_changed" if "not reloaded" in message else "sandbox"
-        bus(Notice(session_id=sid, turn=turn, node_id="resume", parent_id=None, kind=kind, message=message))
+    for kind, message in opened.notices:
+        bus(Notice(session_id=sid, turn=turn, node_id=nodes.RESUME, parent_id=None, kind=kind, message=message))
     return opened

@@ -7,11 +7,8 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-
-
-class UsageError(Exception):
-    """A problem with what the user asked for: one line on stderr, exit code 2."""
+from rlm_tui.cli.exit_codes import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
+from rlm_tui.errors import RlmError, UsageError
 
 
 def _cmd_replay(args: argparse.Namespace) -> int:
@@ -39,7 +36,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         raise UsageError(f"{path} is not a fast-rlm JSONL log ({type(exc).__name__}: {exc})") from exc
     for line in report.lines():
         print(line)
-    return EXIT_OK if report.matched == len(report.checks) else EXIT_FAILED
+    return EXIT_OK if report.ok else EXIT_FAILED
 
 
 def _model_flags(parser: argparse.ArgumentParser, *, sub: bool = False) -> None:
@@ -72,7 +69,7 @@ def _model_flags(parser: argparse.ArgumentParser, *, sub: bool = False) -> None:
 
 def _load_config(args: argparse.Namespace, **extra: tuple[object, str]):
     """The effective config; ``extra`` maps a setting to (the flag's value, the flag's name)."""
-    from rlm_tui.config import ConfigError, load
+    from rlm_tui.config import load
 
     flags: dict[str, object] = {
         name: getattr(args, name, None) for name in ("model", "sub_model", "api_base", "sub_api_base")
@@ -80,16 +77,12 @@ def _load_config(args: argparse.Namespace, **extra: tuple[object, str]):
     names = {name: "--" + name.replace("_", "-") for name in flags}
     for name, (value, flag) in extra.items():
         flags[name], names[name] = value, flag
-    try:
-        return load(flags, flag_names=names)
-    except ConfigError as exc:
-        raise UsageError(str(exc)) from None
+    return load(flags, flag_names=names)
 
 
 def _cmd_ask(args: argparse.Namespace) -> int:
-    from rlm_tui import ask
-    from rlm_tui.config import ConfigError
-    from rlm_tui.runtime import check_models, preload_litellm
+    from rlm_tui.cli import ask
+    from rlm_tui.services.runtime import check_models, preload_clients
 
     config = _load_config(
         args,
@@ -97,13 +90,10 @@ def _cmd_ask(args: argparse.Namespace) -> int:
         max_depth=(args.max_depth, "--max-depth"),
         max_iterations=(args.max_iterations, "--max-iterations"),
     )
-    try:
-        preload_litellm(config)
-        check_models(config)
-        files = ask.check_files(args.file)
-        question = ask.read_question(args.question)
-    except ConfigError as exc:
-        raise UsageError(str(exc)) from None
+    preload_clients(config)
+    check_models(config)
+    files = ask.check_files(args.file)
+    question = ask.read_question(args.question)
     return ask.main(config, ask.AskRequest(question, files, args.json, getattr(args, "session", None)))
 
 
@@ -111,15 +101,10 @@ def _cmd_tui(args: argparse.Namespace) -> int:
     config = _load_config(args)
     session_id = args.session
     if session_id is not None:  # an unknown id is a usage error, before any screen opens
-        from rlm_tui.store.sessions import Store, UnknownSession
+        from rlm_tui.services.catalog import Catalog
 
-        store = Store.default()
-        try:
-            session_id = store.resolve(session_id)
-        except UnknownSession as exc:
-            raise UsageError(str(exc)) from None
-        finally:
-            store.close()
+        with Catalog.open() as catalog:
+            session_id = catalog.resolve(session_id)
     from rlm_tui.ui.app import RLMApp
 
     RLMApp(config, session_id=session_id, resume_latest=args.resume).run()
@@ -161,36 +146,27 @@ def _cmd_config(args: argparse.Namespace) -> int:
 
 
 def _cmd_sessions(args: argparse.Namespace) -> int:
-    from rlm_tui import sessions_cli as cmd
-    from rlm_tui.store.sessions import Store, UnknownSession
+    from rlm_tui.cli import sessions as cmd
+    from rlm_tui.services.catalog import Catalog
 
-    store = Store.default()
-    try:
+    with Catalog.open() as catalog:
         action = args.action
         if action == "list":
-            return cmd.cmd_list(store, args.limit, args.json)
+            return cmd.cmd_list(catalog, args.limit, args.json)
         if action == "search":
-            return cmd.cmd_search(store, args.text, args.limit)
-        session_id = store.resolve(args.id)
+            return cmd.cmd_search(catalog, args.text, args.limit)
+        session_id = catalog.resolve(args.id)
         if action == "show":
-            return cmd.cmd_show(store, session_id, args.events)
+            return cmd.cmd_show(catalog, session_id, args.events)
         if action == "export":
-            return cmd.cmd_export(store, session_id, args.format, args.output)
+            return cmd.cmd_export(catalog, session_id, args.format, args.output)
         if action == "fork":
-            return cmd.cmd_fork(store, session_id, args.turn)
+            return cmd.cmd_fork(catalog, session_id, args.turn)
         if action == "rename":
-            return cmd.cmd_rename(store, session_id, args.title)
+            return cmd.cmd_rename(catalog, session_id, args.title)
         if action == "rm":
-            return cmd.cmd_rm(store, session_id, args.yes)
+            return cmd.cmd_rm(catalog, session_id, args.yes)
         raise UsageError(f"unknown sessions command {action!r}")
-    except (UnknownSession, ValueError) as exc:
-        raise UsageError(str(exc)) from None
-    except BrokenPipeError:
-        raise  # `rlm sessions ... | head`: handled in main, quietly
-    except OSError as exc:
-        raise UsageError(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": ")) from None
-    finally:
-        store.close()
 
 
 def _sessions_parser(sub: argparse._SubParsersAction) -> None:
@@ -300,12 +276,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except UsageError as exc:
+    except RlmError as exc:  # every failure of ours: one line, never a traceback
         print(f"rlm: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return exc.exit_code
     except KeyboardInterrupt:
         print("rlm: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     except BrokenPipeError:  # `rlm ... | head`: the reader left; nothing more to say
         import os
 

@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rlm_tui.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE
-from rlm_tui.config import Config, ConfigError
+from rlm_tui.cli.exit_codes import EXIT_FAILED, EXIT_OK, EXIT_USAGE
+from rlm_tui.config import Config
+from rlm_tui.errors import StoreError, UsageError
 
 CONFIG_FAILURES = ("auth", "not_found")
 
@@ -27,64 +28,60 @@ class AskRequest:
 
 def read_question(arg: str | None) -> str:
     if arg is None:
-        raise ConfigError("give a question, or - to read it from stdin")
+        raise UsageError("give a question, or - to read it from stdin")
     if arg == "-":
         text = sys.stdin.read()
         if not text.strip():
-            raise ConfigError("the question read from stdin is empty")
+            raise UsageError("the question read from stdin is empty")
         return text
     if not arg.strip():
-        raise ConfigError("the question is empty")
+        raise UsageError("the question is empty")
     return arg
 
 
 def check_files(paths: list[str]) -> list[Path]:
-    from rlm_tui.engine.attachments import readable_problem
+    from rlm_tui.services.opening import attach_problem
 
     checked = []
     for raw in paths:
         path = Path(raw).expanduser()
-        problem = readable_problem(path)
+        problem = attach_problem(path)
         if problem:
-            raise ConfigError(f"--file {problem}")
+            raise UsageError(f"--file {problem}")
         checked.append(path)
     return checked
 
 
 async def run(config: Config, request: AskRequest) -> tuple[int, dict[str, Any]]:
+    from rlm_tui.cli.progress import ProgressLine
     from rlm_tui.events import EventBus
-    from rlm_tui.progress import ProgressLine
-    from rlm_tui.resume import open_session
-    from rlm_tui.runtime import make_router
-    from rlm_tui.sandbox.host import WorkerStartError
-    from rlm_tui.store.sessions import Store, UnknownSession
+    from rlm_tui.services.catalog import Catalog
+    from rlm_tui.services.opening import open_session
+    from rlm_tui.services.runtime import make_router
 
-    store = Store.default()
+    catalog = Catalog.open()
     progress = ProgressLine()
     bus = EventBus(on_error=lambda exc: progress.say(f"rlm: could not record the session: {exc}"))
     bus.subscribe(progress)
     try:
-        opened = await open_session(config, make_router(config), store, bus, session_id=request.session)
-    except UnknownSession as exc:
-        store.close()
-        raise ConfigError(str(exc)) from None
-    except (WorkerStartError, OSError) as exc:
-        store.close()
-        raise TurnSetupError(str(exc)) from None
+        opened = await open_session(config, make_router(config), catalog.store, bus, session_id=request.session)
+    except OSError as exc:
+        catalog.close()
+        raise StoreError(f"the session could not be opened: {exc}") from None
+    except BaseException:
+        catalog.close()
+        raise
     session = opened.session
     ticker = asyncio.create_task(progress.tick())
     try:
         for path in request.files:
-            try:
-                await session.attach(path)
-            except OSError as exc:
-                raise TurnSetupError(str(exc)) from None
+            await session.attach(path)
         result = await session.run_turn(request.question)
     finally:
         ticker.cancel()
         progress.clear()
         await opened.close()
-        store.close()
+        catalog.close()
     payload = {
         "answer": result.answer,
         "session_id": session.session_id,
@@ -100,19 +97,8 @@ async def run(config: Config, request: AskRequest) -> tuple[int, dict[str, Any]]
     return (EXIT_USAGE if result.error_kind in CONFIG_FAILURES else EXIT_FAILED), payload
 
 
-class TurnSetupError(Exception):
-    """The REPL could not start or load a file: the turn fails before it begins (exit code 1)."""
-
-
 def main(config: Config, request: AskRequest) -> int:
-    try:
-        code, payload = asyncio.run(run(config, request))
-    except ConfigError as exc:
-        print(f"rlm: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except TurnSetupError as exc:
-        print(f"rlm: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+    code, payload = asyncio.run(run(config, request))
     if request.json_output:
         print(json.dumps(payload, ensure_ascii=False))
     elif payload["answer"] is not None:

@@ -5,16 +5,71 @@ them. Every event carries ``session_id, turn, node_id, parent_id, t``; ``node_id
 form the recursion tree (turn -> iteration -> cell -> sub-call -> child iteration -> ...).
 
 Events round-trip through plain dicts (``to_dict`` / ``event_from_dict``) so the store and the
-JSONL exports can keep them without knowing their classes.
+JSONL exports can keep them without knowing their classes. They are immutable all the way down:
+lists become tuples and dicts become ``FrozenDict`` when an event is made.
+
+The node-id grammar is in ``events.nodes``; the fold of events into turns in ``events.fold``.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
+
+CellStatus = Literal["ok", "error", "timeout", "interrupted", "crashed"]
+TurnStatus = Literal["ok", "stopped", "cancelled", "failed"]
+SubCallKind = Literal["llm", "rlm"]
+NoticeKind = Literal["retry", "worker_restarted", "limit", "file_changed", "sandbox", "info"]
+Stream = Literal["stdout", "stderr"]
+
+
+class FrozenDict(Mapping[str, Any]):
+    """A read-only dict for event fields: hashable content cannot be changed after the fact."""
+
+    __slots__ = ("_data",)
+
+    def __init__(self, data: Mapping[str, Any] | None = None) -> None:
+        self._data = {k: freeze(v) for k, v in (data or {}).items()}
+
+    def __getitem__(self, key: str) -> Any:
+        return self._data[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __repr__(self) -> str:
+        return f"FrozenDict({self._data!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return dict(self._data) == other if isinstance(other, Mapping) else NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def freeze(value: Any) -> Any:
+    """Lists as tuples and dicts as FrozenDicts, all the way down."""
+    if isinstance(value, FrozenDict):
+        return value
+    if isinstance(value, Mapping):
+        return FrozenDict(value)
+    if isinstance(value, list | tuple):
+        return tuple(freeze(v) for v in value)
+    return value
+
+
+def thaw(value: Any) -> Any:
+    """The plain JSON shape of a frozen value: tuples as lists, FrozenDicts as dicts."""
+    if isinstance(value, Mapping):
+        return {k: thaw(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [thaw(v) for v in value]
+    return value
 
 
 def _now() -> float:
@@ -33,8 +88,14 @@ class Event:
 
     event_type: ClassVar[str] = "Event"
 
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, list | dict | Mapping) and not isinstance(value, FrozenDict):
+                object.__setattr__(self, f.name, freeze(value))
+
     def to_dict(self) -> dict[str, Any]:
-        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        data = {f.name: thaw(getattr(self, f.name)) for f in dataclasses.fields(self)}
         data["type"] = self.event_type
         return data
 
@@ -54,7 +115,7 @@ class TurnStarted(Event):
     user_message: str
     root_model: str
     sub_model: str
-    attachments: list[str] = field(default_factory=list)
+    attachments: tuple[str, ...] = ()
 
 
 @_register
@@ -71,7 +132,7 @@ class ModelStarted(Event):
     model: str
     depth: int
     iteration: int
-    messages: list[dict[str, str]]
+    messages: tuple[Mapping[str, str], ...]
     prompt_chars: int
 
 
@@ -86,7 +147,7 @@ class ModelDelta(Event):
 class ModelFinished(Event):
     model: str
     text: str
-    usage: dict[str, Any]
+    usage: Mapping[str, Any]
     cost_usd: float | None
     duration: float
     error: str | None = None
@@ -104,14 +165,14 @@ class CellStarted(Event):
 @_register
 @dataclass(frozen=True, slots=True)
 class CellOutput(Event):
-    stream: str
+    stream: Stream
     text: str
 
 
 @_register
 @dataclass(frozen=True, slots=True)
 class CellFinished(Event):
-    status: str  # ok | error | timeout | interrupted | crashed
+    status: CellStatus
     output_for_model: str
     output_chars: int
     dropped_chars: int
@@ -124,7 +185,7 @@ class CellFinished(Event):
 @_register
 @dataclass(frozen=True, slots=True)
 class SubCallStarted(Event):
-    kind: str  # llm | rlm
+    kind: SubCallKind
     model: str
     prompt: str
     depth: int
@@ -134,10 +195,10 @@ class SubCallStarted(Event):
 @_register
 @dataclass(frozen=True, slots=True)
 class SubCallFinished(Event):
-    kind: str
+    kind: SubCallKind
     model: str
     response: str | None
-    usage: dict[str, Any]
+    usage: Mapping[str, Any]
     cost_usd: float | None
     duration: float
     cached: bool = False
@@ -154,8 +215,8 @@ class AnswerReady(Event):
 @_register
 @dataclass(frozen=True, slots=True)
 class TurnFinished(Event):
-    status: str  # ok | stopped | cancelled | failed
-    usage: dict[str, Any]
+    status: TurnStatus
+    usage: Mapping[str, Any]
     duration: float
     stopped_by: str | None = None
     error: str | None = None
@@ -164,9 +225,9 @@ class TurnFinished(Event):
 @_register
 @dataclass(frozen=True, slots=True)
 class Notice(Event):
-    kind: str  # retry | worker_restarted | limit | file_changed | sandbox | info
+    kind: NoticeKind
     message: str
-    data: dict[str, Any] = field(default_factory=dict)
+    data: Mapping[str, Any] = field(default_factory=FrozenDict)
 
 
 @_register
@@ -187,7 +248,7 @@ def turn_outcome_text(status: str, answer: str | None, error: str | None = None)
     return f"[this turn failed: {error}]"
 
 
-def event_from_dict(data: dict[str, Any]) -> Event:
+def event_from_dict(data: Mapping[str, Any]) -> Event:
     """Rebuild an event from ``to_dict`` output; unknown keys are ignored for forward compat."""
     cls = EVENT_TYPES[data["type"]]
     names = {f.name for f in dataclasses.fields(cls)}
@@ -226,8 +287,10 @@ class EventBus:
 
 
 def with_system_prompt(
-    system: dict[str, str] | None, history: list[dict[str, str]], messages: list[dict[str, str]]
-) -> list[dict[str, str]]:
+    system: Mapping[str, str] | None,
+    history: list[Mapping[str, str]],
+    messages: tuple[Mapping[str, str], ...] | list[Mapping[str, str]],
+) -> list[Mapping[str, str]]:
     """The messages to add to an RLM's prompt so far: an RLM's first call gets the session's system
     prompt first, which the events record only once (or again when it changed)."""
     if history or system is None or (messages and messages[0]["role"] == "system"):
@@ -235,7 +298,7 @@ def with_system_prompt(
     return [system, *messages]
 
 
-def usage_tokens(usage: dict[str, Any] | None) -> int:
+def usage_tokens(usage: Mapping[str, Any] | None) -> int:
     """All tokens of a usage record: input, output and both kinds of cache tokens."""
     usage = usage or {}
     return sum(

@@ -1,0 +1,107 @@
+"""Every setting, declared once: its type, default, bounds, choices and what it is for.
+
+``Config(**values)`` validates the values given and nothing else (it reads no file and no
+environment); ``rlm_tui.config.load`` builds the effective config from the layers. Only ``load``
+and the modules that take a loaded config import this one: pydantic takes some 70 ms to import,
+which ``rlm --help`` and ``rlm sessions`` do without.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BeforeValidator, Field, PrivateAttr
+from pydantic_core import PydanticKnownError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+
+def _no_bool(error: Literal["int_type", "float_type"]) -> BeforeValidator:
+    """pydantic reads ``true`` as 1; a count or a limit that is a yes/no is a mistake."""
+
+    def check(value: Any) -> Any:
+        if isinstance(value, bool):
+            raise PydanticKnownError(error)
+        return value
+
+    return BeforeValidator(check)
+
+
+def _unset(value: Any) -> Any:
+    """An optional setting is unset by an empty value, "none" or "null" (an environment variable
+    cannot be absent on purpose, and TOML has no null)."""
+    if isinstance(value, str) and value.strip().lower() in ("", "none", "null"):
+        return None
+    return value
+
+
+Whole = Annotated[int, _no_bool("int_type")]
+Number = Annotated[float, _no_bool("float_type")]
+Unset = BeforeValidator(_unset)
+
+
+class Config(BaseSettings):
+    """The effective settings, each attribute a setting; ``sources`` says where each came from
+    (a setting not in it is the default)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="RLM_",
+        extra="forbid",
+        allow_inf_nan=False,  # inf or nan would switch a limit off without a word
+        validate_assignment=True,  # /model sets model and sub_model on the live config
+    )
+
+    model: str = Field("anthropic/claude-sonnet-5-5", min_length=1, description="root model, provider/name")
+    sub_model: str = Field(
+        "anthropic/claude-haiku-5-5", min_length=1, description="model for llm_query sub-calls and child RLMs"
+    )
+    api_base: Annotated[str | None, Unset] = Field(
+        None, description="API base URL for the root model (Ollama, vLLM, a proxy)"
+    )
+    sub_api_base: Annotated[str | None, Unset] = Field(
+        None, description="API base URL for the sub-model (default: api_base, for the root model's provider)"
+    )
+    max_iterations: Whole = Field(30, ge=1, description="root-model replies per turn")
+    max_depth: Whole = Field(2, ge=1, description="deepest recursion of rlm_query")
+    max_sub_calls: Whole = Field(500, ge=0, description="llm_query/rlm_query calls per turn, all depths")
+    max_cost_usd: Annotated[Number | None, Unset] = Field(None, ge=0, description="cost per turn, in USD")
+    max_seconds: Annotated[Number | None, Unset] = Field(None, ge=0.1, description="wall time per turn")
+    cell_timeout: Number = Field(120.0, ge=0.1, description="seconds a REPL cell may run")
+    max_concurrency: Whole = Field(16, ge=1, description="sub-calls in flight per model")
+    max_retries: Whole = Field(4, ge=0, description="retries of a failed model call")
+    retry_base_delay: Number = Field(1.0, ge=0, description="seconds before the first retry (then doubling)")
+    request_timeout: Number = Field(600.0, ge=0.1, description="seconds a model call may take")
+    max_output_tokens: Annotated[Whole | None, Unset] = Field(
+        None, ge=1, description="output tokens per model reply (unset: the provider's default)"
+    )
+    output_cap_chars: Whole = Field(10_000_000, ge=1000, description="characters of a cell's output kept")
+    model_output_chars: Whole = Field(
+        20_000, ge=200, description="characters of a cell's output the model sees (head and tail)"
+    )
+    memory_limit_mb: Whole = Field(8192, ge=64, description="memory of the REPL worker, in MiB")
+    max_processes: Whole = Field(64, ge=1, description="processes the REPL worker may start")
+    theme: str = Field("rlm-dark", min_length=1, description="colour theme of the app")
+    sandbox: Literal["auto", "bubblewrap", "process"] = Field(
+        "auto", description="isolation of the REPL: auto (bubblewrap where it works), bubblewrap or process"
+    )
+
+    _sources: dict[str, str] = PrivateAttr(default_factory=dict)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The values given only: ``load`` reads the file and the environment itself, one layer at a
+        # time, to know where each value (and each bad one) came from.
+        return (init_settings,)
+
+    @property
+    def sources(self) -> dict[str, str]:
+        return self._sources
+
+    def source(self, name: str) -> str:
+        return self.sources.get(name, "default")

@@ -1,0 +1,123 @@
+"""Recorded sessions, for the CLI commands and the app alike: find, show, search, fork, rename,
+export and delete (a session's folder goes with it)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Literal
+
+from rlm_tui.errors import UsageError
+from rlm_tui.events import Event
+from rlm_tui.events.fold import TurnRecord, fold_turns
+from rlm_tui.services.runtime import open_store
+from rlm_tui.store.sessions import SearchHit, SessionRow, Store
+
+__all__ = ["Catalog", "SearchHit", "SessionRow", "title_from"]
+
+ExportFormat = Literal["md", "jsonl", "events"]
+SUFFIX = {"md": "md", "jsonl": "jsonl", "events": "events.jsonl"}
+
+
+class Catalog:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    @classmethod
+    def open(cls) -> Catalog:
+        return cls(open_store())
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> Catalog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- finding -----------------------------------------------------------------------------
+
+    def resolve(self, id_or_prefix: str) -> str:
+        return self.store.resolve(id_or_prefix)
+
+    def get(self, session_id: str) -> SessionRow:
+        return self.store.get(session_id)
+
+    def list(self, limit: int = 50) -> list[SessionRow]:
+        return self.store.list(limit=limit)
+
+    def latest(self) -> SessionRow | None:
+        return self.store.latest()
+
+    def search(self, text: str, limit: int = 50) -> list[SearchHit]:
+        return self.store.search(text, limit=limit)
+
+    def history(self, session_id: str) -> list[dict[str, Any]]:
+        return self.store.history(session_id)
+
+    def events(self, session_id: str) -> list[Event]:
+        return self.store.events(session_id)
+
+    def event_rows(self, session_id: str) -> Iterator[dict[str, Any]]:
+        return self.store.event_rows(session_id)
+
+    def turns(self, session_id: str) -> list[TurnRecord]:
+        return fold_turns(self.store.events(session_id))
+
+    # -- changing ----------------------------------------------------------------------------
+
+    def fork(self, session_id: str, turn: int) -> str:
+        """A new session from ``turn`` of this one (its REPL from that turn's snapshot)."""
+        from rlm_tui.engine.session import new_session_id
+
+        return self.store.fork(session_id, turn, new_session_id())
+
+    def rename(self, session_id: str, title: str) -> None:
+        self.store.rename(session_id, title)
+
+    def delete(self, session_id: str) -> SessionRow:
+        """The session's records and its folder. Returns what was deleted."""
+        info = self.store.get(session_id)
+        self.store.delete(session_id)
+        self._remove_folder(info.workdir)
+        return info
+
+    def forget(self, session_id: str, workdir: str | os.PathLike | None) -> None:
+        """A new session closed before its first message: it leaves nothing behind."""
+        self.store.delete(session_id)
+        self._remove_folder(workdir)
+
+    @staticmethod
+    def _remove_folder(workdir: str | os.PathLike | None) -> None:
+        if workdir and Path(workdir).is_dir():
+            shutil.rmtree(workdir, ignore_errors=True)
+
+    # -- exporting ---------------------------------------------------------------------------
+
+    def export_text(self, session_id: str, fmt: ExportFormat) -> str:
+        if fmt == "events":  # our own log: every recorded event, as `rlm view` reads it
+            return "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in self.event_rows(session_id))
+        from rlm_tui.store.export import to_jsonl, to_markdown
+
+        return to_markdown(self.store, session_id) if fmt == "md" else to_jsonl(self.store, session_id)
+
+    def export(self, session_id: str, fmt: ExportFormat, path: str | os.PathLike | None = None) -> Path:
+        """Write the export to ``path`` (default: ``rlm-ID.md`` / ``.jsonl`` in the current folder)."""
+        target = Path(path).expanduser() if path else Path.cwd() / f"rlm-{session_id}.{SUFFIX[fmt]}"
+        text = self.export_text(session_id, fmt)
+        try:
+            target.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"could not write {target}: {exc.strerror or exc}") from None
+        return target.resolve()
+
+
+def title_from(message: str) -> str:
+    """The title a new session takes from its first message (as the browser shows it)."""
+    from rlm_tui.store.derive import title_from as derive_title
+
+    return derive_title(message)

@@ -1,0 +1,108 @@
+"""A Config turned into working parts: the engine's settings, the model router, the data folders,
+and checks that fail fast with one clear line (a missing key, a malformed model name) before any
+work starts."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rlm_tui.config import data_dir
+from rlm_tui.errors import ConfigError
+
+if TYPE_CHECKING:
+    from rlm_tui.config import Config
+
+DB_FILE = "sessions.db"
+
+
+def engine_settings(config: Config) -> Any:  # -> EngineSettings
+    from rlm_tui.engine.settings import EngineSettings, Limits
+    from rlm_tui.sandbox.settings import SandboxSettings
+
+    return EngineSettings(
+        root_model=config.model,
+        sub_model=config.sub_model,
+        limits=Limits(
+            max_iterations=config.max_iterations,
+            max_depth=config.max_depth,
+            max_sub_calls=config.max_sub_calls,
+            max_cost_usd=config.max_cost_usd,
+            max_seconds=config.max_seconds,
+            cell_timeout=config.cell_timeout,
+            max_concurrency=config.max_concurrency,
+        ),
+        sandbox=SandboxSettings(
+            output_cap_chars=config.output_cap_chars,
+            model_output_chars=config.model_output_chars,
+            memory_bytes=config.memory_limit_mb << 20,
+            max_processes=config.max_processes,
+            isolation=config.sandbox,
+        ),
+        max_output_tokens=config.max_output_tokens,
+    )
+
+
+def check_models(config: Config, environ: Mapping[str, str] | None = None) -> None:
+    from rlm_tui.llm.models import problem_with
+
+    for model in dict.fromkeys((config.model, config.sub_model)):
+        problem = problem_with(model, environ)
+        if problem:
+            raise ConfigError(problem)
+
+
+def model_problem(model: str) -> str | None:
+    from rlm_tui.llm.models import problem_with
+
+    return problem_with(model)
+
+
+def make_router(config: Config) -> Any:  # -> ModelRouter
+    from rlm_tui.llm.retry import RetryPolicy
+    from rlm_tui.llm.router import ModelRouter
+
+    return ModelRouter(
+        api_base=config.api_base,
+        sub_api_base=config.sub_api_base,
+        root_model=config.model,
+        policy=RetryPolicy(max_retries=config.max_retries, base_delay=config.retry_base_delay),
+        timeout=config.request_timeout,
+    )
+
+
+def preload_clients(config: Config, *, wait: bool = False) -> None:
+    """Import the provider SDKs the configured models need (litellm's import takes seconds): in a
+    thread, so the caller goes on, unless ``wait``."""
+
+    def load() -> None:
+        models = (config.model, config.sub_model)
+        if any(m.startswith("anthropic/") for m in models):
+            import anthropic  # noqa: F401
+        if any(not m.startswith("anthropic/") for m in models):
+            from rlm_tui.llm.litellm_client import import_litellm
+
+            import_litellm()
+
+    if wait:
+        load()
+    else:
+        threading.Thread(target=load, name="import-clients", daemon=True).start()
+
+
+def session_dir(session_id: str) -> Path:
+    path = data_dir() / "sessions" / session_id
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def store_path() -> Path:
+    return data_dir() / DB_FILE
+
+
+def open_store() -> Any:  # -> Store
+    from rlm_tui.store.sessions import Store
+
+    return Store(store_path())
