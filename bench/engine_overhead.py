@@ -36,7 +36,9 @@ def two_iteration_responder(request):
 
 async def scaffold_time(tmp: Path) -> list[float]:
     client = ScriptedClient(two_iteration_responder)
-    session = Session(EngineSettings("scripted/root", "scripted/sub"), client, repl_factory=Worker, workdir=tmp / "turns")
+    session = Session(
+        EngineSettings("scripted/root", "scripted/sub"), client, repl_factory=Worker, workdir=tmp / "turns"
+    )
     await session.start()
     times = []
     try:

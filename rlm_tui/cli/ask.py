@@ -64,7 +64,9 @@ async def run(config: Config, request: AskRequest) -> tuple[int, dict[str, Any]]
     bus = EventBus(on_error=lambda exc: progress.say(f"rlm: could not record the session: {exc}"))
     bus.subscribe(progress)
     try:
-        opened = await open_session(config, make_router(config), catalog.store, bus, session_id=request.session)
+        opened = await open_session(
+            config, make_router(config), catalog.store, bus, session_id=request.session
+        )
     except OSError as exc:
         catalog.close()
         raise StoreError(f"the session could not be opened: {exc}") from None

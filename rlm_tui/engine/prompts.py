@@ -112,6 +112,10 @@ EMPTY_REPLY = (
     "(FINAL(...) as a line of plain text)."
 )
 
+REPL_FAILED = (
+    "Your FINAL line could not be resolved: the REPL failed ({error}). It has been restarted with the "
+    "variables of the last finished cell; check them with SHOW_VARS() and try again."
+)
 FINAL_VAR_MISSING = (
     "FINAL_VAR({name}): there is no variable named `{name}` in the REPL. Assign it in a cell first."
 )

@@ -87,7 +87,11 @@ class RLMRun:
         written_final = text_final(text)
         if not blocks:
             if written_final is not None:
-                answer = await self._resolve_text_final(written_final)
+                try:
+                    answer = await self._resolve_text_final(written_final)
+                except SandboxError as exc:  # the REPL failed: say so, not "no such variable"
+                    self.messages.append(Message("user", prompts.REPL_FAILED.format(error=exc)))
+                    return None
                 if answer is not None:
                     return RunOutcome(answer)
                 name = written_final.variable_name() or written_final.argument
@@ -242,24 +246,19 @@ class RLMRun:
         return result
 
     async def _resolve_text_final(self, final: TextFinal) -> str | None:
-        """The answer a FINAL/FINAL_VAR line names, or None if it names a missing variable."""
+        """The answer a FINAL/FINAL_VAR line names, or None if it names a missing variable.
+        ``SandboxError`` when the REPL could not be asked."""
         name = final.variable_name()
         if final.kind == "FINAL_VAR" and name is not None:
-            return await self._render(name)
+            return await self.repl.render_value(name)
         is_literal, value = final.literal()
         if is_literal:
             return render_value(value)
         if name is not None:
-            rendered = await self._render(name)
+            rendered = await self.repl.render_value(name)
             if rendered is not None:
                 return rendered
         return final.argument
-
-    async def _render(self, name: str) -> str | None:
-        try:
-            return await self.repl.render_value(name)
-        except SandboxError:
-            return None
 
     async def _best_answer(self, limit: LimitReached) -> RunOutcome:
         ctx = self.ctx
@@ -272,13 +271,16 @@ class RLMRun:
         self.messages.append(Message("user", request))
         try:
             reply = await self._ask(
-                nodes.best_answer(self.node), 0, purpose="best_answer", timeout=ctx.settings.best_answer_seconds
+                nodes.best_answer(self.node),
+                0,
+                purpose="best_answer",
+                timeout=ctx.settings.best_answer_seconds,
             )
             text = reply.text.strip()
             written = text_final(text)
             if written is not None:
                 text = await self._resolve_text_final(written) or text
-        except (ProviderError, LimitReached, TimeoutError) as exc:
+        except (ProviderError, LimitReached, TimeoutError, SandboxError) as exc:
             text = f"No answer was reached before the limit, and asking for a best answer failed ({exc})."
         return RunOutcome(f"{text}\n\n{note}" if text else note, stopped_by=limit.limit)
 

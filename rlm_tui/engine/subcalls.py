@@ -71,6 +71,38 @@ class SubCalls:
 
         return handle
 
+    def _finished(
+        self,
+        node: str,
+        parent: str,
+        kind: str,
+        model: str,
+        started: float,
+        *,
+        response: str | None,
+        usage: Usage | None = None,
+        cached: bool = False,
+        error: str | None = None,
+    ) -> None:
+        """The SubCallFinished event of a call (a cached answer costs nothing)."""
+        if usage is not None:
+            usage_dict, cost = usage.to_dict(), usage.cost_usd
+        else:
+            usage_dict, cost = {}, (0.0 if cached else None)
+        self.ctx.event(
+            SubCallFinished,
+            node,
+            parent,
+            kind=kind,
+            model=model,
+            response=response,
+            usage=usage_dict,
+            cost_usd=cost,
+            duration=time.perf_counter() - started,
+            cached=cached,
+            error=error,
+        )
+
     async def _from_cache(
         self, key: tuple, node: str, parent: str, kind: str, model: str, prompt: str, depth: int
     ) -> str | None:
@@ -84,33 +116,11 @@ class SubCalls:
         try:
             text = await asyncio.shield(fut)
         except Exception as exc:
-            self.ctx.event(
-                SubCallFinished,
-                node,
-                parent,
-                kind=kind,
-                model=model,
-                response=None,
-                usage={},
-                cost_usd=0.0,
-                duration=time.perf_counter() - started,
-                cached=True,
-                error=f"the identical call it waited for failed ({exc}); trying again",
-            )
+            error = f"the identical call it waited for failed ({exc}); trying again"
+            self._finished(node, parent, kind, model, started, response=None, cached=True, error=error)
             return None  # the first call failed; this one makes its own attempt, under a new node
         self.ctx.tally.cache_hits += 1
-        self.ctx.event(
-            SubCallFinished,
-            node,
-            parent,
-            kind=kind,
-            model=model,
-            response=text,
-            usage={},
-            cost_usd=0.0,
-            duration=time.perf_counter() - started,
-            cached=True,
-        )
+        self._finished(node, parent, kind, model, started, response=text, cached=True)
         return text
 
     def _admit(self, model: str, prompt: str) -> None:
@@ -193,13 +203,12 @@ class SubCalls:
             cached = await self._from_cache(key, node, parent, kind, model, prompt, depth)
             if cached is not None:
                 return cached
-            node = f"{node}.retry"
+            node = nodes.retry(node)
         self._admit(model, admitted_prompt)
         fut: asyncio.Future = asyncio.get_running_loop().create_future()
         ctx.shared.remember(key, fut)
         ctx.event(SubCallStarted, node, parent, kind=kind, model=model, prompt=prompt, depth=depth)
         started = time.perf_counter()
-        finished = {"kind": kind, "model": model}
         try:
             text, usage = await call()
         except BaseException as exc:
@@ -207,32 +216,13 @@ class SubCalls:
             message = (
                 "cancelled" if isinstance(exc, asyncio.CancelledError) else str(exc) or type(exc).__name__
             )
-            ctx.event(
-                SubCallFinished,
-                node,
-                parent,
-                **finished,
-                response=None,
-                usage={},
-                cost_usd=None,
-                duration=time.perf_counter() - started,
-                error=message,
-            )
+            self._finished(node, parent, kind, model, started, response=None, error=message)
             if isinstance(exc, ProviderError):
                 prefix = "the child RLM failed: " if kind == "rlm" else ""
                 raise SubCallRejected(prefix + message, "SubCallError") from exc
             raise
         fut.set_result(text)
-        ctx.event(
-            SubCallFinished,
-            node,
-            parent,
-            **finished,
-            response=text,
-            usage=usage.to_dict(),
-            cost_usd=usage.cost_usd,
-            duration=time.perf_counter() - started,
-        )
+        self._finished(node, parent, kind, model, started, response=text, usage=usage)
         return text
 
 

@@ -5,10 +5,11 @@
     t3.best                the root RLM's last call for a best answer after a limit
     t3.i2.c1               the 1st code cell of that iteration's reply
     t3.i2.c1.s4            the 4th sub-call (llm_query / rlm_query) made by that cell
+    t3.i2.c1.s4.retry      its own attempt, after the identical call it waited for failed
     t3.i2.c1.s4.i1         an rlm_query child's 1st iteration (children nest the same way)
     resume                 notices about resuming a session (belong to no turn's tree)
 
-An id is a dot-separated path; each segment is a letter and a number (or ``best``).
+An id is a dot-separated path; each segment is a letter and a number (or ``best``, ``retry``).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import re
 from dataclasses import dataclass
 
 RESUME = "resume"
-_SEGMENT = re.compile(r"(t|i|c|s)(\d+)|best")
+_SEGMENT = re.compile(r"(t|i|c|s)(\d+)|best|retry")
 
 
 def turn(number: int) -> str:
@@ -40,9 +41,13 @@ def sub_call(cell_node: str, number: int) -> str:
     return f"{cell_node}.s{number}"
 
 
+def retry(sub_call_node: str) -> str:
+    return f"{sub_call_node}.retry"
+
+
 @dataclass(frozen=True)
 class Segment:
-    kind: str  # t | i | c | s | best
+    kind: str  # t | i | c | s | best | retry
     number: int  # 0 for best
 
     def label(self) -> str:
@@ -51,7 +56,7 @@ class Segment:
             "i": f"iteration {self.number}",
             "c": f"cell {self.number}",
             "s": f"sub-call {self.number}",
-        }.get(self.kind, "best answer")
+        }.get(self.kind, "best answer" if self.kind == "best" else "retry")
 
 
 def parse(node_id: str) -> tuple[Segment, ...]:
@@ -61,7 +66,7 @@ def parse(node_id: str) -> tuple[Segment, ...]:
         match = _SEGMENT.fullmatch(part)
         if match is None:
             raise ValueError(f"not a node id: {node_id!r}")
-        segments.append(Segment(match.group(1) or "best", int(match.group(2) or 0)))
+        segments.append(Segment(match.group(1) or part, int(match.group(2) or 0)))
     if not segments or segments[0].kind != "t":
         raise ValueError(f"not a node id: {node_id!r}")
     return tuple(segments)

@@ -132,7 +132,10 @@ async def open_session(
                 loaded.add(ref.name)
             else:
                 opened.notices.append(
-                    ("file_changed", f"{problem}; it was not reloaded (attach it again to use the current file)")
+                    (
+                        "file_changed",
+                        f"{problem}; it was not reloaded (attach it again to use the current file)",
+                    )
                 )
                 session.notes_for_model.append(
                     f"the attached {ref.name!r} ({ref.path}) changed or vanished since the last turn, so it is "
@@ -146,5 +149,9 @@ async def open_session(
                 await session.set_context_file(value)
     turn = state.turns  # notices belong to the last turn: resuming alone starts no new one
     for kind, message in opened.notices:
-        bus(Notice(session_id=sid, turn=turn, node_id=nodes.RESUME, parent_id=None, kind=kind, message=message))
+        bus(
+            Notice(
+                session_id=sid, turn=turn, node_id=nodes.RESUME, parent_id=None, kind=kind, message=message
+            )
+        )
     return opened

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from collections.abc import Callable
 from typing import Any
 
 from rlm_tui.config import Config
@@ -21,7 +22,9 @@ class Workspace:
         self.config = config
         self._client = client  # tests pass a scripted client; otherwise the router is built from config
         self.real_providers = client is None  # only then are SDKs imported and keys checked
-        self.bus = EventBus()
+        # A subscriber that fails (the recorder on a full disk) is said once, never silent.
+        self.on_problem: Callable[[str], None] = lambda message: None
+        self.bus = EventBus(on_error=lambda exc: self.on_problem(f"could not record the session: {exc}"))
         self.catalog: Any = None  # services.catalog.Catalog, opened on first use
         self.opened: Any = None  # services.opening.Opened
         self.model_problem: str | None = None

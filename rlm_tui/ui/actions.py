@@ -46,19 +46,29 @@ CHAT_ACTIONS: tuple[ScreenAction, ...] = (
         applies=_busy,
     ),
     ScreenAction("help", "Help", "Every key and command", key="f1"),
-    ScreenAction("new_session", "New session", "Start a new session (the current one is saved)", key="ctrl+n"),
+    ScreenAction(
+        "new_session", "New session", "Start a new session (the current one is saved)", key="ctrl+n"
+    ),
     ScreenAction(
         "sessions", "Sessions", "Browse, search, open, resume, fork, export and delete sessions", key="ctrl+o"
     ),
     ScreenAction(
-        "resume", "Resume", "Resume the session shown read-only", key="ctrl+r", footer=False, applies=_read_only
+        "resume",
+        "Resume",
+        "Resume the session shown read-only",
+        key="ctrl+r",
+        footer=False,
+        applies=_read_only,
     ),
-    ScreenAction(
-        "toggle_pane('cells')", "Cells", "Show or hide the cells pane", key="f2", priority=True
-    ),
+    ScreenAction("toggle_pane('cells')", "Cells", "Show or hide the cells pane", key="f2", priority=True),
     ScreenAction("toggle_pane('tree')", "Calls", "Show or hide the call tree", key="f3", priority=True),
     ScreenAction(
-        "toggle_pane('side')", "Side panes", "Show or hide both side panes", key="f4", footer=False, priority=True
+        "toggle_pane('side')",
+        "Side panes",
+        "Show or hide both side panes",
+        key="f4",
+        footer=False,
+        priority=True,
     ),
     ScreenAction(
         "maximize_focused",
@@ -68,7 +78,12 @@ CHAT_ACTIONS: tuple[ScreenAction, ...] = (
         priority=True,
     ),
     ScreenAction(
-        "resize_side(-1)", "Narrower side", "Make the side panes narrower", key="f7", footer=False, priority=True
+        "resize_side(-1)",
+        "Narrower side",
+        "Make the side panes narrower",
+        key="f7",
+        footer=False,
+        priority=True,
     ),
     ScreenAction(
         "resize_side(1)", "Wider side", "Make the side panes wider", key="f8", footer=False, priority=True
@@ -85,7 +100,5 @@ def bindings(actions: tuple[ScreenAction, ...]) -> list[Binding]:
 def applicable(screen: Any) -> list[ScreenAction]:
     """The screen's actions that belong in the palette now."""
     return [
-        a
-        for a in getattr(screen, "ACTIONS", ())
-        if a.palette and (a.applies is None or a.applies(screen))
+        a for a in getattr(screen, "ACTIONS", ()) if a.palette and (a.applies is None or a.applies(screen))
     ]

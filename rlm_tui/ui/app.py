@@ -43,6 +43,7 @@ class RLMApp(App):
         super().__init__()
         self.config = config
         self.workspace = Workspace(config, client=client)
+        self.workspace.on_problem = self._problem
         self.start_session_id = session_id
         self.resume_latest = resume_latest
         self.view = view  # (title, events) of a trajectory log to show read-only
@@ -132,6 +133,9 @@ class RLMApp(App):
             self.startup_done.set()
 
     # -- sessions --------------------------------------------------------------------------
+
+    def _problem(self, message: str) -> None:
+        self.call_later(self.chat.chat.add_notice, f"✗ {message}", error=True)
 
     async def start_new_session(self) -> None:
         chat = self.chat

@@ -134,9 +134,7 @@ BY_NAME = {command.name: command for command in COMMANDS}
 
 def completions(prefix: str) -> list[tuple[str, str]]:
     """(name, "ARGS  help") of the commands that start with ``prefix``."""
-    return [
-        (c.name, f"{c.args}  {c.help}".strip()) for c in COMMANDS if c.name.startswith(prefix)
-    ]
+    return [(c.name, f"{c.args}  {c.help}".strip()) for c in COMMANDS if c.name.startswith(prefix)]
 
 
 async def run(screen: Any, text: str) -> None:

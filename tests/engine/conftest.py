@@ -46,7 +46,11 @@ async def make_session(tmp_path):
         )
         harness = Harness(None, client)  # type: ignore[arg-type]
         session = Session(
-            settings, client, harness.events.append, repl_factory=Worker, workdir=tmp_path / f"s{len(sessions)}"
+            settings,
+            client,
+            harness.events.append,
+            repl_factory=Worker,
+            workdir=tmp_path / f"s{len(sessions)}",
         )
         harness.session = session
         await session.start()

@@ -330,3 +330,14 @@ async def test_gather_of_a_batched_and_a_single_sub_call(make_session):
     h = await make_session(root=[repl(code)], sub=lambda r: r.messages[-1].content.upper())
     result = await h.session.run_turn("go")
     assert json.loads(result.answer) == [["A", "B"], "C"]
+
+
+async def test_a_repl_that_dies_resolving_final_var_is_said_to_the_model_not_a_missing_variable(
+    make_session,
+):
+    bomb = "import os\nclass Bomb:\n    def __repr__(self):\n        os._exit(3)\n    __str__ = __repr__\nb = Bomb()"
+    h = await make_session(root=[repl(bomb), "FINAL_VAR(b)", "FINAL('recovered')"])
+    result = await h.session.run_turn("go")
+    assert result.status == "ok" and result.answer == "recovered"
+    told = h.feedback(2)
+    assert "the REPL failed" in told and "no variable named" not in told

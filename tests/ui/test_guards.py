@@ -318,3 +318,19 @@ async def test_the_app_stays_open_after_the_repl_fails_to_start_and_says_why(hom
         await wait_for(lambda: sum("bubblewrap" in n for n in notices(app)) >= 2, pilot)
         assert app.is_running and app.workspace.session is None
         assert app.chat.query_one("#prompt").text == "hello?"  # nothing was sent: the message is kept
+
+
+async def test_a_recorder_that_fails_is_said_in_the_chat(home, monkeypatch):
+    from rlm_tui.store.recorder import Recorder
+
+    def broken(self, event):
+        raise OSError(28, "No space left on device")
+
+    app = make_app(root=["FINAL('answered')"])
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(app.startup_done.is_set, pilot)
+        monkeypatch.setattr(Recorder, "__call__", broken)
+        await send(pilot, app, "anything")
+        await wait_for(turn_done(app, 1), pilot)
+        await wait_for(lambda: any("could not record the session" in n for n in notices(app)), pilot)
+        assert sum("could not record" in n for n in notices(app)) == 1  # said once, not per event

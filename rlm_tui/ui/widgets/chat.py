@@ -74,11 +74,7 @@ class AssistantMessage(Vertical):
     def _label(self) -> str:
         turn = self.turn
         if turn.status == "running":
-            return (
-                "RLM · working…"
-                if not turn.draft_node
-                else f"RLM · {nodes.last_label(turn.draft_node)}"
-            )
+            return "RLM · working…" if not turn.draft_node else f"RLM · {nodes.last_label(turn.draft_node)}"
         facts = []
         if turn.stopped_by:
             facts.append(f"stopped by the {turn.stopped_by.replace('_', '-')} limit")
