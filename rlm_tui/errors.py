@@ -6,6 +6,7 @@ line: configuration and usage problems exit 2, everything else that failed exits
     ├── UsageError         what was asked cannot be done as asked               (exit 2)
     │   └── ConfigError    a bad setting, flag, model name or missing key
     ├── ProviderError      a model call failed for good (``kind`` says how)     (exit 1; auth/not_found 2)
+    │   └── ContextWindowError  a prompt does not fit the model's window
     ├── SandboxError       the REPL could not do what was asked                 (exit 1)
     │   ├── WorkerStartError   the worker process would not start
     │   ├── WorkerDied         the worker went away mid-request
@@ -15,7 +16,8 @@ line: configuration and usage problems exit 2, everything else that failed exits
     ├── StoreError         the session database could not be read or written  (exit 1)
     │   └── UnknownSession     no session (or more than one) matches an id      (exit 2)
     ├── LimitReached       a turn's budget ran out (control flow inside the engine)
-    └── TurnCancelled      the user cancelled the turn (control flow inside the engine)
+    ├── TurnCancelled      the user cancelled the turn (control flow inside the engine)
+    └── TurnStuck          the model repeated itself; the turn stops as ``stuck``
 """
 
 from __future__ import annotations
@@ -23,7 +25,17 @@ from __future__ import annotations
 from typing import Literal
 
 ProviderErrorKind = Literal[
-    "auth", "not_found", "rate_limit", "server", "timeout", "connection", "bad_response", "error"
+    "auth",  # the provider refused the key
+    "not_found",  # the provider does not know the model
+    "rate_limit",  # 429
+    "server",  # a 5xx (or an in-stream server error)
+    "timeout",  # no reply in time
+    "connect",  # cannot connect to the endpoint (refused, no route, DNS)
+    "dropped",  # the connection dropped mid-reply
+    "context_window",  # the prompt does not fit the model's window
+    "empty_reply",  # a reply with no content and no usage (a local server over its window)
+    "bad_response",  # a malformed reply
+    "error",  # anything else (an HTTP 4xx, ...)
 ]
 LimitName = Literal["iterations", "sub_calls", "cost", "time", "depth"]
 
@@ -48,15 +60,48 @@ class ConfigError(UsageError):
 class ProviderError(RlmError):
     """A model call failed for good (after any retries). ``kind`` says how, for messages and tests."""
 
-    def __init__(self, message: str, *, kind: ProviderErrorKind = "error", model: str = "") -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        kind: ProviderErrorKind = "error",
+        model: str = "",
+        status: int | None = None,
+        url: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.kind: ProviderErrorKind = kind
         self.model = model
+        self.status = status  # the HTTP status a server sent (None: none was sent)
+        self.url = url  # the endpoint called, when known
 
     @property
     def exit_code(self) -> int:  # type: ignore[override]
-        # the provider refusing the key or the model name is a configuration problem
-        return 2 if self.kind in ("auth", "not_found") else 1
+        return provider_exit_code(self.kind)
+
+
+def provider_exit_code(kind: str | None) -> int:
+    """The provider refusing the key or the model name is a configuration problem (2); any other
+    failed call is a failure (1)."""
+    return 2 if kind in ("auth", "not_found") else 1
+
+
+class ContextWindowError(ProviderError):
+    """A prompt does not fit the model's context window (with room for a reply)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        model: str = "",
+        window: int | None = None,
+        prompt_tokens: int | None = None,
+        status: int | None = None,
+        url: str | None = None,
+    ) -> None:
+        super().__init__(message, kind="context_window", model=model, status=status, url=url)
+        self.window = window  # the window in tokens, when the server (or our limits) said
+        self.prompt_tokens = prompt_tokens
 
 
 class SandboxError(RlmError):
@@ -104,3 +149,7 @@ class LimitReached(RlmError):
 
 class TurnCancelled(RlmError):
     """The user cancelled the turn (Esc)."""
+
+
+class TurnStuck(RlmError):
+    """The model gave the same reply (or hit the same error) too many times in a row."""

@@ -19,7 +19,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "events": ("rlm_tui.events",),
     "config": ("rlm_tui.config", "rlm_tui.errors"),
     "llm": ("rlm_tui.llm", "rlm_tui.errors"),
-    "sandbox": ("rlm_tui.sandbox", "rlm_tui.errors"),
+    "sandbox": ("rlm_tui.sandbox", "rlm_tui.errors", "rlm_tui.events"),
     "engine": (
         "rlm_tui.engine",
         "rlm_tui.events",
@@ -51,7 +51,6 @@ ALLOWED: dict[str, tuple[str, ...]] = {
         "rlm_tui.config",
         "rlm_tui.events",
         "rlm_tui.errors",
-        "rlm_tui.trajectories",
         "rlm_tui.ui.app",  # `rlm` and `rlm view` open the app
     ),
     "ui": ("rlm_tui.ui", "rlm_tui.services", "rlm_tui.config", "rlm_tui.events", "rlm_tui.errors"),
@@ -65,6 +64,8 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "llm": ("textual", "sqlite3", "sqlite_utils"),
     "store": ("textual", "anthropic", "litellm"),
     "cli": ("textual",),  # the app is opened through rlm_tui.ui.app, imported when asked for
+    "ui": ("sqlite3", "sqlite_utils", "anthropic", "litellm"),
+    "services": ("textual",),
 }
 WORKER = "sandbox.worker"
 
@@ -96,6 +97,45 @@ def imports(path: Path) -> Iterator[str]:
             for alias in node.names:
                 candidate = f"{node.module}.{alias.name}"
                 yield candidate if candidate in MODULES else node.module
+
+
+def test_no_import_is_relative():
+    relative = [
+        module
+        for module, path in MODULES.items()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.ImportFrom) and node.level > 0
+    ]
+    assert relative == []  # every import names its room, so the rules above see it
+
+
+def test_widgets_never_reach_for_screens():
+    bad = [
+        f"{module} imports {name}"
+        for module, path in MODULES.items()
+        if module.startswith("rlm_tui.ui.widgets")
+        for name in imports(path)
+        if name.startswith("rlm_tui.ui.screens") or name == "rlm_tui.ui.app"
+    ]
+    assert bad == []  # a widget posts a message; its screen reacts
+
+
+def test_the_worker_host_implements_the_engines_repl_interface():
+    import inspect
+
+    from rlm_tui.engine.repl import REPL
+    from rlm_tui.sandbox.host import Worker
+
+    for name, member in vars(REPL).items():
+        if name.startswith("_") or not callable(member):
+            continue
+        implemented = getattr(Worker, name, None)
+        assert implemented is not None, f"Worker has no {name}"
+        wanted = list(inspect.signature(member).parameters)
+        assert list(inspect.signature(implemented).parameters) == wanted, name
+    worker = Worker("/nonexistent")
+    for attribute in REPL.__annotations__:
+        assert hasattr(worker, attribute), f"Worker has no {attribute}"
 
 
 def test_every_module_is_in_a_room():

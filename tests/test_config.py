@@ -300,3 +300,166 @@ def test_reading_paths_and_rlm_help_do_not_import_pydantic(home):
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+# ------------------------------------------------------------------ context windows and output limits
+
+MODEL_TABLES = """\
+model = "openai/smollm2"
+context_window = 8192
+
+[models]
+max_depth = 3  # a plain key in [models] is still a flat setting
+
+[models."openai/smollm2"]
+context_window = 2048
+max_output_tokens = 256
+
+[models."openai/gpt-4.1"]
+max_output_tokens = 100
+"""
+
+
+def test_each_model_may_have_its_own_table_with_its_lines(home):
+    (home / "config.toml").write_text(MODEL_TABLES)
+    config = load()
+    path = home / "config.toml"
+    assert config.max_depth == 3 and config.context_window == 8192
+    assert config.models["openai/smollm2"].context_window == 2048
+    assert config.models["openai/smollm2"].max_output_tokens == 256
+    assert config.models["openai/gpt-4.1"].context_window is None
+    assert config.source('models."openai/smollm2".context_window') == f"file {path}:8"
+    assert config.source('models."openai/smollm2".max_output_tokens') == f"file {path}:9"
+    assert config.source('models."openai/gpt-4.1".max_output_tokens') == f"file {path}:12"
+    assert config.source("context_window") == f"file {path}:2"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            '[models."openai/x"]\ncontext_window = 0\n',
+            'line 2: models."openai/x".context_window must be at least 1, not 0',
+        ),
+        (
+            '[models."openai/x"]\nmax_output_tokens = 2.5\n',
+            'line 2: models."openai/x".max_output_tokens must be a whole number, not 2.5',
+        ),
+        (
+            '[models."openai/x"]\ncontext_window = true\n',
+            'line 2: models."openai/x".context_window must be a whole number, not True',
+        ),
+        (
+            '[models."openai/x"]\ncontext_window = 4096\nwindow = 1\n',
+            "line 3: unknown setting 'window' in models.\"openai/x\" (known: context_window, max_output_tokens)",
+        ),
+        (
+            "[models.smollm2]\ncontext_window = 4096\n",
+            'line 1: models."smollm2": a model\'s table is named provider/name',
+        ),
+        ("models = 3\n", "line 1: models must be tables"),
+        (
+            'models."openai/x" = { context_window = -1 }\n',
+            'line 1: models."openai/x".context_window must be at least 1',
+        ),
+        ("context_window = 0\n", "line 1: context_window must be at least 1, not 0"),
+    ],
+)
+def test_a_bad_model_limit_is_one_line_naming_file_and_line(home, text, message):
+    assert _error(home, text).startswith(f"{home / 'config.toml'}, {message}")
+
+
+def test_the_environment_sets_the_flat_window_and_the_tables_as_json(home, monkeypatch):
+    (home / "config.toml").write_text(MODEL_TABLES)
+    monkeypatch.setenv("RLM_CONTEXT_WINDOW", "16384")
+    monkeypatch.setenv("RLM_MODELS", '{"openai/other": {"context_window": 1024}}')
+    config = load()
+    assert config.context_window == 16384 and config.source("context_window") == "env RLM_CONTEXT_WINDOW"
+    # a higher layer's value replaces a lower one's whole: the file's tables are gone, sources too
+    assert set(config.models) == {"openai/other"}
+    assert config.source('models."openai/other".context_window') == "env RLM_MODELS"
+    assert config.source('models."openai/smollm2".context_window') == "default"
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("{not json", "environment variable RLM_MODELS: models must be JSON"),
+        (
+            '{"openai/x": {"context_window": 0}}',
+            'RLM_MODELS: models."openai/x".context_window must be at least 1',
+        ),
+        ("-3", "environment variable RLM_CONTEXT_WINDOW: context_window must be at least 1, not '-3'"),
+    ],
+)
+def test_a_bad_model_limit_in_the_environment_names_the_variable(home, monkeypatch, value, message):
+    monkeypatch.setenv("RLM_CONTEXT_WINDOW" if "RLM_CONTEXT_WINDOW" in message else "RLM_MODELS", value)
+    with pytest.raises(ConfigError) as raised:
+        load()
+    assert message in str(raised.value) and "\n" not in str(raised.value)
+
+
+async def test_the_router_takes_the_configured_limits_with_their_sources(home, monkeypatch):
+    from rlm_tui.services.runtime import make_router
+
+    (home / "config.toml").write_text(MODEL_TABLES)
+    monkeypatch.setenv("RLM_MAX_OUTPUT_TOKENS", "512")
+    config = load({"sub_model": "openai/gpt-4.1"})
+    router = make_router(config)
+    own = await router.resolve("openai/smollm2")
+    assert (own.context_window, own.window_source) == (2048, "config file:8")
+    assert (own.max_output_tokens, own.output_source) == (256, "config file:9")
+    # gpt-4.1 has a table: the flat settings are not its; its window comes from litellm's map
+    sub = await router.resolve("openai/gpt-4.1")
+    assert (sub.max_output_tokens, sub.output_source) == (100, "config file:12")
+    assert sub.window_source == "litellm's model map" and sub.context_window
+    other = await router.resolve("openai/no-table")
+    assert (other.context_window, other.window_source) == (8192, "config file:2")
+    assert (other.max_output_tokens, other.output_source) == (512, "env RLM_MAX_OUTPUT_TOKENS")
+
+
+def _model_rows(stdout: str) -> dict[str, str]:
+    lines = stdout.split("\nmodels:\n", 1)[1].splitlines()
+    return {
+        line.split()[0]: line.strip()
+        for line in lines
+        if line.startswith("  ") and not line.startswith("  (")
+    }
+
+
+def test_rlm_config_shows_each_models_window_and_where_it_came_from(home):
+    (home / "config.toml").write_text(MODEL_TABLES)
+    env = {"RLM_HOME": str(home), "PATH": "/usr/bin:/bin"}
+    done = subprocess.run([RLM, "config"], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    rows = _model_rows(done.stdout)
+    assert rows == {
+        "openai/smollm2": "openai/smollm2  window 2048 (config file:8), output 256 (config file:9)"
+    }
+    settings = {line.split()[0]: line for line in done.stdout.splitlines() if line.strip()}
+    assert settings['models."openai/smollm2".context_window'].endswith(f"(file {home / 'config.toml'}:8)")
+
+
+def test_rlm_config_asks_the_endpoint_and_says_an_unknown_window(home):
+    from tests.fakes.provider import FakeProvider, Script
+
+    with FakeProvider(Script(), props={"default_generation_settings": {"n_ctx": 512}}) as llama:
+        env = {"RLM_HOME": str(home), "PATH": "/usr/bin:/bin"}
+        args = ["--model", "openai/smollm2", "--api-base", llama.openai_base]
+        args += ["--sub-model", "hosted_vllm/sub", "--sub-api-base", f"http://127.0.0.1:{_free_port()}/v1"]
+        done = subprocess.run([RLM, "config", *args], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    rows = _model_rows(done.stdout)
+    assert rows["openai/smollm2"].split("  ", 1)[1].strip() == (
+        "window 512 (the endpoint (llama.cpp /props)), output unknown"
+    )
+    assert rows["hosted_vllm/sub"].endswith("window unknown, output unknown")
+    assert '[models."hosted_vllm/sub"] context_window = N' in done.stdout
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

@@ -11,11 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rlm_tui.cli.exit_codes import EXIT_FAILED, EXIT_OK, EXIT_USAGE
+from rlm_tui.cli.exit_codes import EXIT_OK
 from rlm_tui.config import Config
-from rlm_tui.errors import StoreError, UsageError
-
-CONFIG_FAILURES = ("auth", "not_found")
+from rlm_tui.errors import StoreError, UsageError, provider_exit_code
+from rlm_tui.events import limit_name
 
 
 @dataclass
@@ -54,39 +53,31 @@ def check_files(paths: list[str]) -> list[Path]:
 
 async def run(config: Config, request: AskRequest) -> tuple[int, dict[str, Any]]:
     from rlm_tui.cli.progress import ProgressLine
-    from rlm_tui.events import EventBus
-    from rlm_tui.services.catalog import Catalog
-    from rlm_tui.services.opening import open_session
-    from rlm_tui.services.runtime import make_router
+    from rlm_tui.services.workspace import Workspace
 
-    catalog = Catalog.open()
     progress = ProgressLine()
-    bus = EventBus(on_error=lambda exc: progress.say(f"rlm: could not record the session: {exc}"))
-    bus.subscribe(progress)
-    try:
-        opened = await open_session(
-            config, make_router(config), catalog.store, bus, session_id=request.session
-        )
-    except OSError as exc:
-        catalog.close()
-        raise StoreError(f"the session could not be opened: {exc}") from None
-    except BaseException:
-        catalog.close()
-        raise
-    session = opened.session
+    workspace = Workspace(config)
+    workspace.on_problem = lambda message: progress.say(f"rlm: {message}")
+    workspace.bus.subscribe(progress)
     ticker = asyncio.create_task(progress.tick())
     try:
+        if request.session is not None:
+            await workspace.resume(request.session)
+        else:
+            await workspace.new_session()
         for path in request.files:
-            await session.attach(path)
-        result = await session.run_turn(request.question)
+            await workspace.attach(path)
+        result = await workspace.send(request.question)
+        session_id = workspace.session.session_id
+    except OSError as exc:
+        raise StoreError(f"the session could not be opened: {exc}") from None
     finally:
         ticker.cancel()
         progress.clear()
-        await opened.close()
-        catalog.close()
+        await workspace.close()  # a new session that never ran a turn leaves nothing behind
     payload = {
         "answer": result.answer,
-        "session_id": session.session_id,
+        "session_id": session_id,
         "turn": result.turn,
         "status": result.status,
         "stopped_by": result.stopped_by,
@@ -96,7 +87,7 @@ async def run(config: Config, request: AskRequest) -> tuple[int, dict[str, Any]]
     }
     if result.answer is not None:
         return EXIT_OK, payload
-    return (EXIT_USAGE if result.error_kind in CONFIG_FAILURES else EXIT_FAILED), payload
+    return provider_exit_code(result.error_kind), payload
 
 
 def main(config: Config, request: AskRequest) -> int:
@@ -106,7 +97,10 @@ def main(config: Config, request: AskRequest) -> int:
     elif payload["answer"] is not None:
         print(payload["answer"])
         if payload["stopped_by"]:
-            print(f"rlm: stopped by the {payload['stopped_by']} limit", file=sys.stderr)
+            print(f"rlm: stopped by the {limit_name(payload['stopped_by'])}", file=sys.stderr)
     if payload["answer"] is None:
-        print(f"rlm: the turn {payload['status']}: {payload['error'] or 'no answer'}", file=sys.stderr)
+        outcome = {"cancelled": "was cancelled", "stuck": "got stuck"}.get(
+            payload["status"], payload["status"]
+        )
+        print(f"rlm: the turn {outcome}: {payload['error'] or 'no answer'}", file=sys.stderr)
     return code

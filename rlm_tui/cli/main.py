@@ -13,27 +13,11 @@ from rlm_tui.errors import RlmError, UsageError
 
 def _cmd_replay(args: argparse.Namespace) -> int:
     import asyncio
-    import json
     from pathlib import Path
 
-    path = Path(args.path)
-    if not path.is_file():
-        raise UsageError(f"no such log file: {path}")
-    from rlm_tui.trajectories.convert import LogFormatError, detect
-    from rlm_tui.trajectories.replay import replay
+    from rlm_tui.services.logs import replay_log
 
-    try:
-        kind = detect(path)
-    except LogFormatError as exc:
-        raise UsageError(f"{exc}; replay takes a fast-rlm JSONL log") from None
-    if kind != "fast-rlm":
-        raise UsageError(
-            f"{path} is {'an official rlm' if kind == 'official' else 'an rlm-tui event'} log; replay takes a fast-rlm JSONL log (rlm view opens the others)"
-        )
-    try:
-        report = asyncio.run(replay(path, cell_timeout=args.cell_timeout))
-    except (json.JSONDecodeError, KeyError, ValueError) as exc:
-        raise UsageError(f"{path} is not a fast-rlm JSONL log ({type(exc).__name__}: {exc})") from exc
+    report = asyncio.run(replay_log(Path(args.path), args.cell_timeout))
     for line in report.lines():
         print(line)
     return EXIT_OK if report.ok else EXIT_FAILED
@@ -114,15 +98,10 @@ def _cmd_tui(args: argparse.Namespace) -> int:
 def _cmd_view(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    path = Path(args.path)
-    if not path.is_file():
-        raise UsageError(f"no such log file: {path}")
-    from rlm_tui.trajectories.convert import LogFormatError, load_events
+    from rlm_tui.services.logs import load_log
 
-    try:
-        events = load_events(path)
-    except LogFormatError as exc:
-        raise UsageError(str(exc)) from None
+    path = Path(args.path)
+    events = load_log(path)
     config = _load_config(args)
     from rlm_tui.ui.app import RLMApp
 
@@ -141,8 +120,42 @@ def _cmd_config(args: argparse.Namespace) -> int:
         print(f"{name.ljust(width)}  {value.ljust(vwidth)}  ({source})")
     path = config_path()
     print(f"\nconfig file: {path}{'' if path.exists() else ' (not present)'}")
-    print(f"data dir:    {data_dir()}")
+    print(f"data dir:    {data_dir()}", flush=True)  # shown while the models' limits are found
+    _print_model_limits(config)
+    sys.stdout.flush()  # here, where a reader that left (`| head`) is handled, not at exit
     return EXIT_OK
+
+
+def _print_model_limits(config) -> None:
+    """Each model's window and output limit and where they came from (the config, litellm's map,
+    the endpoint, which is asked with a short timeout)."""
+    import asyncio
+
+    from rlm_tui.services.runtime import make_router
+
+    router = make_router(config)
+    models = list(dict.fromkeys((config.model, config.sub_model)))
+
+    async def resolve_all() -> list:
+        return list(await asyncio.gather(*(router.resolve(model) for model in models)))
+
+    def said(value: int | None, source: str) -> str:
+        return f"{value} ({source})" if value is not None else "unknown"
+
+    print("\nmodels:")
+    width = max(len(model) for model in models)
+    unknown = []
+    for model, found in zip(models, asyncio.run(resolve_all()), strict=True):
+        window = said(found.context_window, found.window_source)
+        output = said(found.max_output_tokens, found.output_source)
+        print(f"  {model.ljust(width)}  window {window}, output {output}")
+        if found.context_window is None:
+            unknown.append(model)
+    for model in unknown:
+        print(
+            f'  ({model}: an unknown window is not checked before a call; set it with [models."{model}"] '
+            "context_window = N in the config file)"
+        )
 
 
 def _cmd_sessions(args: argparse.Namespace) -> int:

@@ -6,9 +6,21 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
-from typing import TextIO
+from collections.abc import Mapping
+from typing import Any, TextIO
 
-from rlm_tui.events import Event, usage_tokens
+from rlm_tui.events import (
+    Compacted,
+    Event,
+    ModelDelta,
+    ModelFinished,
+    ModelStarted,
+    Notice,
+    SubCallFinished,
+    SubCallStarted,
+    counts_as_a_call,
+    usage_tokens,
+)
 
 NOTICE_KINDS = ("retry", "worker_restarted", "limit", "file_changed", "sandbox")
 
@@ -24,32 +36,36 @@ class ProgressLine:
         self.cost = 0.0
         self.cost_unknown = False  # some call had no price
         self.cost_known = False  # some call had one
+        self.estimated = False  # some counts are ours: the provider reported none
         self._last_draw = 0.0
         self._drawn = False
 
     def __call__(self, event: Event) -> None:
-        kind = event.event_type
-        if kind == "ModelStarted" and event.depth == 0:
-            self.iterations += 1
-        elif kind == "SubCallStarted" and not event.cached:
-            self.sub_calls += 1
-        elif (
-            kind in ("ModelFinished", "SubCallFinished")
-            and event.usage
-            and getattr(event, "kind", "") != "rlm"
-        ):
-            # a child RLM's own model calls are counted one by one; its total would count them twice
-            self.tokens += usage_tokens(event.usage)
-            if event.cost_usd is None:
-                self.cost_unknown = True
-            else:
-                self.cost += event.cost_usd
-                self.cost_known = True
-        elif kind == "Notice" and event.kind in NOTICE_KINDS:
-            self._print_line(f"rlm: {event.message}")
-        if kind == "ModelDelta":
+        if isinstance(event, ModelDelta):
             return
+        if isinstance(event, ModelStarted) and event.depth == 0:
+            self.iterations += 1
+        elif isinstance(event, SubCallStarted) and not event.cached:
+            self.sub_calls += 1
+        elif isinstance(event, ModelFinished | SubCallFinished) and event.usage and counts_as_a_call(event):
+            self._count(event.usage, event.cost_usd)
+        elif isinstance(event, Notice) and event.kind in NOTICE_KINDS:
+            self._print_line(f"rlm: {event.message}")
+        elif isinstance(event, Compacted):
+            self._print_line(
+                f"rlm: the prompt was compacted to fit the {event.window:,}-token window "
+                f"({event.tokens_before:,} → {event.tokens_after:,} tokens)"
+            )
         self._draw()
+
+    def _count(self, usage: Mapping[str, Any], cost: float | None) -> None:
+        self.tokens += usage_tokens(usage)
+        self.estimated = self.estimated or bool(usage.get("estimated"))
+        if cost is None:
+            self.cost_unknown = True
+        else:
+            self.cost += cost
+            self.cost_known = True
 
     def text(self) -> str:
         if self.cost_unknown and not self.cost_known:
@@ -58,7 +74,8 @@ class ProgressLine:
             cost = f"${self.cost:.4f}" + ("+?" if self.cost_unknown else "")
         elapsed = time.monotonic() - self.started
         return (
-            f"iteration {self.iterations} | sub-calls {self.sub_calls} | {self.tokens:,} tokens | {cost} | "
+            f"iteration {self.iterations} | sub-calls {self.sub_calls} | {'~' if self.estimated else ''}"
+            f"{self.tokens:,} tokens | {cost} | "
             f"{elapsed:.1f} s"
         )
 

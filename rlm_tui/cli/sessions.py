@@ -9,15 +9,7 @@ from datetime import datetime
 from rlm_tui.cli.exit_codes import EXIT_OK, EXIT_USAGE
 from rlm_tui.events import usage_tokens
 from rlm_tui.services.catalog import Catalog, SessionRow
-
-
-def _when(t: float) -> str:
-    return datetime.fromtimestamp(t).strftime("%Y-%m-%d %H:%M") if t else "-"
-
-
-def _clip(text: str, n: int) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= n else text[: n - 1] + "…"
+from rlm_tui.services.formatting import clip, when
 
 
 def _table(rows: list[list[str]], headers: list[str]) -> str:
@@ -36,7 +28,7 @@ def cmd_list(catalog: Catalog, limit: int, as_json: bool) -> int:
         print("no sessions yet: `rlm ask QUESTION` or `rlm` starts one")
         return EXIT_OK
     rows = [
-        [s.id, _clip(s.title, 44), s.root_model or "-", _when(s.updated), str(s.turns), s.cost_text()]
+        [s.id, clip(s.title, 44), s.root_model or "-", when(s.updated), str(s.turns), s.cost_text()]
         for s in sessions
     ]
     print(_table(rows, ["ID", "TITLE", "MODEL", "UPDATED", "TURNS", "COST"]))
@@ -48,7 +40,7 @@ def _summary_lines(info: SessionRow) -> list[str]:
         f"{info.title or '(untitled)'}",
         f"  id        {info.id}",
         f"  models    {info.root_model} (root), {info.sub_model} (sub)",
-        f"  created   {_when(info.created)}    updated {_when(info.updated)}",
+        f"  created   {when(info.created)}    updated {when(info.updated)}",
         f"  turns     {info.turns}    tokens {info.input_tokens:,} in / {info.output_tokens:,} out    cost {info.cost_text()}",
     ]
     if info.parent_session:
@@ -69,11 +61,11 @@ def cmd_show(catalog: Catalog, session_id: str, events: bool) -> int:
         if usage:
             facts.append(f"{usage_tokens(usage):,} tokens")
             facts.append("cost unknown" if cost is None else f"${cost:.4f}")
-        out += ["", f"Turn {turn.number} ({', '.join(facts)})", f"  you:    {_clip(turn.user, 200)}"]
+        out += ["", f"Turn {turn.number} ({', '.join(facts)})", f"  you:    {clip(turn.user, 200)}"]
         if turn.answer is not None:
-            out.append(f"  answer: {_clip(turn.answer, 400)}")
+            out.append(f"  answer: {clip(turn.answer, 400)}")
         elif turn.error:
-            out.append(f"  error:  {_clip(turn.error, 400)}")
+            out.append(f"  error:  {clip(turn.error, 400)}")
         tree = ", ".join(f"{label}: {n}" for label, n in sorted(turn.counts.items()))
         out.append(f"  tree:   {tree or 'no steps'}; {turn.events} events")
     if events:
@@ -93,8 +85,8 @@ def cmd_search(catalog: Catalog, text: str, limit: int) -> int:
         print(f"nothing found for {text!r}")
         return EXIT_OK
     for hit in hits:
-        print(f"{hit.session_id}  turn {hit.turn:<3} {hit.where:<9} {_clip(hit.title, 50)}")
-        print(f"    {_clip(hit.snippet, 160)}")
+        print(f"{hit.session_id}  turn {hit.turn:<3} {hit.where:<9} {clip(hit.title, 50)}")
+        print(f"    {clip(hit.snippet, 160)}")
     return EXIT_OK
 
 

@@ -91,7 +91,11 @@ def load(
         Flags(Config, flags or {}, flag_names or {}),
     ):
         for name, value in layer.checked().items():
-            values[name], sources[name] = value, layer.origin(name)
+            values[name] = value
+            # a higher layer's value replaces a lower one's whole (the models' tables too)
+            for key in [key for key in sources if key == name or key.startswith(name + ".")]:
+                del sources[key]
+            sources.update(layer.origins(name, value))
     config = Config(**values)
     config.sources.update(sources)
     _sub_model_follows_root(config)
@@ -170,10 +174,22 @@ def remember(key: str, value: Any) -> None:
 
 
 def describe(config: Config) -> list[tuple[str, str, str]]:
-    """(name, value, source) rows for ``rlm config``."""
+    """(name, value, source) rows for ``rlm config``; a row for each value in a model's table
+    (``models."openai/x".context_window``)."""
+    from rlm_tui.config.settings import MODELS, model_key
+
     rows = []
     for name in type(config).model_fields:
         value, source = getattr(config, name), config.source(name)
+        if name == MODELS:
+            entries = [
+                (model_key(model, field), str(item), config.source(model_key(model, field)))
+                for model, limits in value.items()
+                for field, item in limits
+                if item is not None
+            ]
+            rows.extend(entries or [(name, "(none)", source)])
+            continue
         if name == "theme" and (picked := picked_theme(config)) and picked != value:
             value, source = picked, f"picked in the app, {data_dir() / UI_STATE}"
         if name == "sub_api_base" and value is None and config.api_base and _same_provider(config):

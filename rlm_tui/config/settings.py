@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, PrivateAttr
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, StringConstraints
 from pydantic_core import PydanticKnownError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -37,6 +37,32 @@ def _unset(value: Any) -> Any:
 Whole = Annotated[int, _no_bool("int_type")]
 Number = Annotated[float, _no_bool("float_type")]
 Unset = BeforeValidator(_unset)
+# provider/name, as every model is named (the key of a model's own table)
+ModelName = Annotated[str, StringConstraints(pattern=r"^[^/\s]+/\S+$")]
+
+MODELS = "models"  # the setting that holds each model's own table
+
+
+class ModelSettings(BaseModel):
+    """One model's own limits: ``[models."openai/smollm2"]`` in the config file. A model with a table
+    takes its limits from it alone; the flat ``context_window`` and ``max_output_tokens`` are for the
+    others (the root model included, unless it has a table)."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
+
+    context_window: Annotated[Whole | None, Unset] = Field(
+        None, ge=1, description="tokens of one call of this model, prompt and reply together"
+    )
+    max_output_tokens: Annotated[Whole | None, Unset] = Field(
+        None, ge=1, description="tokens of one reply of this model"
+    )
+
+
+def model_key(model: str, field: str | None = None) -> str:
+    """How one model's table, or one value in it, is named in messages and ``Config.sources``:
+    ``models."openai/smollm2".context_window``."""
+    quoted = '"' + model.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return f"{MODELS}.{quoted}" + (f".{field}" if field else "")
 
 
 class Config(BaseSettings):
@@ -72,6 +98,16 @@ class Config(BaseSettings):
     request_timeout: Number = Field(600.0, ge=0.1, description="seconds a model call may take")
     max_output_tokens: Annotated[Whole | None, Unset] = Field(
         None, ge=1, description="output tokens per model reply (unset: the provider's default)"
+    )
+    context_window: Annotated[Whole | None, Unset] = Field(
+        None,
+        ge=1,
+        description="tokens of one call, prompt and reply together, of every model without a table of "
+        "its own (unset: from litellm's model map or the endpoint)",
+    )
+    models: dict[ModelName, ModelSettings] = Field(
+        default_factory=dict,
+        description='limits of one model: [models."provider/name"] with context_window, max_output_tokens',
     )
     output_cap_chars: Whole = Field(10_000_000, ge=1000, description="characters of a cell's output kept")
     model_output_chars: Whole = Field(

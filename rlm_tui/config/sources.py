@@ -7,16 +7,19 @@ never shown.
 
 from __future__ import annotations
 
+import json
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, get_args
 
 from pydantic import ValidationError
+from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, EnvSettingsSource, InitSettingsSource
 
+from rlm_tui.config.settings import MODELS, ModelSettings, model_key
 from rlm_tui.errors import ConfigError
 
 
@@ -43,15 +46,29 @@ class _Layer:
         try:
             valid = self.settings_cls(**given)
         except ValidationError as exc:
-            error = min(exc.errors(), key=lambda failure: self.rank(str(failure["loc"][0])))
-            name = str(error["loc"][0])
-            raise ConfigError(f"{self.where(name)}: {problem(self.settings_cls, name, error)}") from None
+            error = min(exc.errors(), key=lambda failure: self.rank(setting_key(failure["loc"])))
+            key = setting_key(error["loc"])
+            raise ConfigError(f"{self.where(key)}: {problem(self.settings_cls, key, error)}") from None
         return {name: getattr(valid, name) for name in given}
+
+    def origins(self, name: str, value: Any) -> dict[str, str]:
+        """Where ``name``'s value came from, for ``Config.sources``: one entry, or, for the models'
+        tables, one for each value in them (``models."openai/x".context_window``)."""
+        if name != MODELS:
+            return {name: self.origin(name)}
+        found = {name: self.origin(name)}
+        for model, limits in value.items():
+            for field, item in limits:
+                if item is not None:
+                    found[model_key(model, field)] = self.origin(model_key(model, field))
+        return found
 
 
 class TomlFile(_Layer, InitSettingsSource):
     """The config file. Every setting is a flat key; a ``[section]`` only groups keys (the same
-    key in two sections: the later line wins)."""
+    key in two sections: the later line wins). The one exception is a model's own table,
+    ``[models."openai/smollm2"]``: a table in ``models`` is that model's limits (a plain key in a
+    ``[models]`` section is still a flat setting)."""
 
     def __init__(self, settings_cls: type[BaseSettings], path: Path) -> None:
         self.path = path
@@ -89,9 +106,14 @@ class TomlFile(_Layer, InitSettingsSource):
             raise ConfigError(f"{path}: not valid TOML: {' '.join(str(exc).split())}") from None
         lines = key_lines(text)
         found: list[tuple[int, str, Any]] = []
+        models: dict[str, Any] = {}
         for key, value in table.items():
             group = (key,) if isinstance(value, dict) else ()
             for name, item in value.items() if group else [(key, value)]:
+                if group == (MODELS,) and isinstance(item, dict):
+                    models[name] = item
+                    self._model_lines(lines, name, item)
+                    continue
                 found.append((_line(lines, (*group, name)) or 0, name, item))
         found.sort(key=lambda entry: entry[0])
         values: dict[str, Any] = {}
@@ -100,8 +122,27 @@ class TomlFile(_Layer, InitSettingsSource):
             if name not in settings_cls.model_fields:
                 known = ", ".join(sorted(settings_cls.model_fields))
                 raise ConfigError(f"{self.where(name)}: unknown setting {name!r} (known: {known})")
+            if name == MODELS and models:
+                raise ConfigError(
+                    f'{self.where(name)}: models is given twice; keep the [models."..."] tables'
+                )
             values[name] = item
+        if models:
+            self.lines[MODELS] = self._first_model_line()
+            values[MODELS] = models
         return values
+
+    def _model_lines(self, lines: dict[tuple[str, ...], int], model: str, table: dict[str, Any]) -> None:
+        """The lines of a model's table and of each key in it (a key of an inline table: the
+        table's line)."""
+        self.lines[model_key(model)] = _line(lines, (MODELS, model))
+        for field in table:
+            self.lines[model_key(model, field)] = _line(lines, (MODELS, model, field))
+
+    def _first_model_line(self) -> int | None:
+        prefix = MODELS + "."
+        found = [line for key, line in self.lines.items() if key.startswith(prefix) and line]
+        return min(found, default=None)
 
 
 class Environment(_Layer, EnvSettingsSource):
@@ -117,7 +158,22 @@ class Environment(_Layer, EnvSettingsSource):
         return {name.lower(): value for name, value in self._environ.items() if name.isupper()}
 
     def variable(self, name: str) -> str:
-        return f"{self.settings_cls.model_config.get('env_prefix', '')}{name}".upper()
+        setting = name.split(".", 1)[0]  # models."openai/x".context_window is in RLM_MODELS
+        return f"{self.settings_cls.model_config.get('env_prefix', '')}{setting}".upper()
+
+    def decode_complex_value(self, field_name: str, field: FieldInfo | None, value: Any) -> Any:
+        """A table (``RLM_MODELS``) is given as JSON; unset by an empty value, "none" or "null"."""
+        if not isinstance(value, str):
+            return value
+        if value.strip().lower() in ("", "none", "null"):
+            return {}
+        try:
+            return json.loads(value)
+        except ValueError:
+            example = '{"openai/smollm2": {"context_window": 2048}}'
+            raise ConfigError(
+                f"{self.where(field_name)}: {field_name} must be JSON, such as {example}, not {value!r}"
+            ) from None
 
     def where(self, name: str) -> str:
         return f"environment variable {self.variable(name)}"
@@ -142,11 +198,31 @@ class Flags(_Layer, InitSettingsSource):
         return "flag"
 
 
+def setting_key(loc: Sequence[int | str]) -> str:
+    """The setting an error is about, as messages name it: ``max_depth``, or in a model's table
+    ``models."openai/x".context_window`` (``models."x"`` for the table itself)."""
+    name = str(loc[0])
+    if name != MODELS or len(loc) < 2:
+        return name
+    field = str(loc[2]) if len(loc) > 2 and loc[2] != "[key]" else None
+    return model_key(str(loc[1]), field)
+
+
 def problem(settings_cls: type[BaseSettings], name: str, error: ErrorDetails) -> str:
     """One of pydantic's errors in our words: what ``name`` must be, and what it was."""
-    kind, ctx, given = error["type"], error.get("ctx") or {}, error["input"]
+    kind, ctx, given, loc = error["type"], error.get("ctx") or {}, error["input"], error["loc"]
+    in_table = loc[0] == MODELS and len(loc) > 2
+    if kind == "extra_forbidden" and in_table:
+        known = ", ".join(sorted(ModelSettings.model_fields))
+        return f"unknown setting {str(loc[2])!r} in {model_key(str(loc[1]))} (known: {known})"
     if kind == "extra_forbidden":
         return f"unknown setting {name!r} (known: {', '.join(sorted(settings_cls.model_fields))})"
+    if kind == "string_pattern_mismatch" and loc[0] == MODELS:
+        return f'{name}: a model\'s table is named provider/name, as in [models."openai/gpt-4o"]'
+    if kind in ("dict_type", "model_type", "model_attributes_type"):
+        known = ", ".join(sorted(ModelSettings.model_fields))
+        what = f"a table of {known}" if len(loc) > 1 else 'tables, one a model: [models."provider/name"]'
+        return f"{name} must be {what}, not {given!r}"
     if kind == "string_too_short":
         return f"{name} must not be empty"
     if kind == "greater_than_equal":
@@ -156,7 +232,7 @@ def problem(settings_cls: type[BaseSettings], name: str, error: ErrorDetails) ->
     elif kind == "finite_number":
         need = "a finite number"
     elif kind == "literal_error":
-        need = "one of " + ", ".join(map(str, get_args(settings_cls.model_fields[name].annotation)))
+        need = "one of " + ", ".join(map(str, get_args(settings_cls.model_fields[str(loc[0])].annotation)))
     elif kind.startswith("int_"):
         need = "a whole number"
     elif kind.startswith("float_"):

@@ -71,6 +71,7 @@ class TurnContext:
         shared: SessionShared,
         workdir: Path,
         repl_factory: REPLFactory,
+        run_child: Any = None,  # (ctx, node, depth, model, prompt, context) -> ChildOutcome
     ) -> None:
         self.session_id = session_id
         self.turn = turn
@@ -80,6 +81,7 @@ class TurnContext:
         self.shared = shared
         self.workdir = workdir
         self.repl_factory = repl_factory  # child RLMs get their own REPL from it
+        self.run_child = run_child  # an rlm_query (engine.children): given here, not imported by rlm
         self.budget = TurnBudget(settings.limits)
         self.tally = UsageTally()
         self.cancelled = False

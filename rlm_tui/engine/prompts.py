@@ -107,6 +107,33 @@ def cell_feedback(
     return "\n\n".join(parts)
 
 
+CUT_WITH_CODE = "Your reply was cut off at the output token limit; write shorter replies."
+CONTINUE = (
+    "Your reply was cut off at the output token limit. Continue it exactly where it stopped, without "
+    "repeating anything."
+)
+CUT_NOTE = "(The answer was cut off at the output token limit, even after asking the model to go on.)"
+
+
+def compaction_summary(iterations: list[int], ran: list[str], var_table: str, max_lines: int = 20) -> str:
+    """What replaces compacted iterations in the prompt: what they ran, and where results are now."""
+    span = f"reply {iterations[0]}" if len(iterations) == 1 else f"replies {iterations[0]}–{iterations[-1]}"
+    lines = ran[:max_lines]
+    if len(ran) > max_lines:
+        lines.append(f"... and {len(ran) - max_lines} more cells")
+    parts = [
+        "",
+        "",
+        f"[To fit the model's context window, your {span} of this task and the output they got were "
+        "removed from this prompt. What ran:",
+        *(f"- {line}" for line in lines or ["(no cells)"]),
+        "Everything they computed is still in the REPL:",
+        var_table,
+        "Carry on from there; print what you need to check before relying on it.]",
+    ]
+    return "\n".join(parts)
+
+
 EMPTY_REPLY = (
     "Your reply was empty. Write a ```repl block to make progress, or give the final answer "
     "(FINAL(...) as a line of plain text)."

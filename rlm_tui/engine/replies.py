@@ -89,3 +89,38 @@ def text_final(reply: str) -> TextFinal | None:
     else:
         argument = text[match.end() : end]
     return TextFinal(match.group(1), argument.strip())
+
+
+_ANY_FENCE = re.compile(r"^[ \t]*```[ \t]*([\w+-]*)[^\n]*\n(.*?)^[ \t]*```[ \t]*$", re.M | re.S)
+_RUNS = {"repl", "python", "py", "python3"}
+_CODE_NODES = (ast.Assign, ast.AugAssign, ast.Import, ast.ImportFrom, ast.For, ast.While, ast.If,
+               ast.FunctionDef, ast.AsyncFunctionDef, ast.With, ast.Try, ast.Call, ast.Await)  # fmt: skip
+
+
+def _looks_like_python(code: str) -> bool:
+    """Code a model meant to run: it parses, and does something (an assignment, a call, an import,
+    a loop), not just a name or a sentence that happens to parse."""
+    if not code.strip():
+        return False
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        return False
+    return any(isinstance(node, _CODE_NODES) for node in ast.walk(tree))
+
+
+def unrun_code(reply: str) -> str | None:
+    """Code in a reply that will not run: in a fence without ``repl`` (no language, or another
+    one), or above a closing fence that has no opening one. Returns the code, or None."""
+    for match in _ANY_FENCE.finditer(reply):
+        if match.group(1).lower() not in _RUNS and _looks_like_python(match.group(2)):
+            return match.group(2)
+    lines = reply.splitlines()
+    fences = [i for i, line in enumerate(lines) if line.strip().startswith("```")]
+    if fences and lines[fences[0]].strip() == "```":  # the first fence closes: its opening is missing
+        above = lines[: fences[0]]
+        for start in range(len(above)):  # prose may come first: find where the code starts
+            code = "\n".join(above[start:])
+            if _looks_like_python(code):
+                return code
+    return None

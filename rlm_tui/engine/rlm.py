@@ -1,37 +1,50 @@
 """The RLM loop of one node (the root of a turn, or a child from rlm_query).
 
-Each iteration: ask the model, run every code block of its reply in order in the worker, show it
+Each iteration: ask the model, run every code block of its reply in order in the REPL, show it
 the truncated output, repeat; until FINAL / FINAL_VAR (in code, or as text in a reply without
 code), ``answer["ready"]``, a reply without code, or a limit (then one last call for a best answer).
+Every call is fitted to the model's context window first (``fitting``); a weak model gets notes
+when its code did not run or it repeats itself (``coaching``).
 """
 
 from __future__ import annotations
 
-import contextlib
-import shutil
 import time
 from dataclasses import dataclass
 
 from rlm_tui.engine import prompts
+from rlm_tui.engine.coaching import Coach
 from rlm_tui.engine.context import TurnContext
+from rlm_tui.engine.fitting import (
+    COMPACT_AT,
+    COMPACT_TO,
+    MIN_OUTPUT,
+    does_not_fit,
+    output_budget,
+    output_chars_for,
+    plan_compaction,
+)
 from rlm_tui.engine.repl import REPL
-from rlm_tui.engine.replies import TextFinal, code_blocks, text_final
-from rlm_tui.engine.subcalls import ChildOutcome, SubCalls
+from rlm_tui.engine.replies import TextFinal, code_blocks, text_final, unrun_code
+from rlm_tui.engine.subcalls import SubCalls
 from rlm_tui.engine.usage import UsageTally
 from rlm_tui.errors import LimitReached, ProviderError, SandboxError, TurnCancelled
 from rlm_tui.events import (
     CellFinished,
     CellOutput,
     CellStarted,
+    Compacted,
     ModelDelta,
     ModelFinished,
     ModelStarted,
     Notice,
     nodes,
 )
-from rlm_tui.llm.base import Completion, Message, ModelRequest
+from rlm_tui.llm.base import Completion, Message, ModelLimits, ModelRequest
 from rlm_tui.sandbox.rendering import render_value
 from rlm_tui.sandbox.types import CellResult
+
+MAX_CONTINUATIONS = 3  # a reply cut at the output limit is continued this many times at most
 
 
 @dataclass
@@ -59,11 +72,17 @@ class RLMRun:
         self.parent = parent
         self.model = model
         self.messages = [Message("user", first_message)]
-        self.subcalls = SubCalls(ctx, run_child)
+        self.subcalls = SubCalls(ctx, ctx.run_child)
         self.tally = UsageTally()  # this node's own model calls (the turn's tally has them all)
+        self.coach = Coach()
+        self.limits = ModelLimits(None, None)  # learnt before the first call
         self._first_cell = True
         self._sent = 0  # messages already reported in ModelStarted events
         self._unseen_outputs: list[tuple[int, str, str]] = []  # cells run when a limit was reached
+        self._cut_parts: list[str] = []  # a reply cut at the output limit, being continued
+        self._ran: dict[int, list[str]] = {}  # iteration -> one line per cell it ran
+        self._first_pair = 1  # the iteration of the oldest (reply, feedback) pair still in messages
+        self._compactions = 0
 
     async def run(self) -> RunOutcome:
         limits = self.ctx.settings.limits
@@ -77,6 +96,8 @@ class RLMRun:
         except LimitReached as limit:
             return await self._best_answer(limit)
 
+    # -- one iteration ---------------------------------------------------------------------------
+
     async def _iterate(self, iteration: int) -> RunOutcome | None:
         ctx = self.ctx
         node = nodes.iteration(self.node, iteration)
@@ -86,33 +107,23 @@ class RLMRun:
         blocks = code_blocks(text)
         written_final = text_final(text)
         if not blocks:
-            if written_final is not None:
-                try:
-                    answer = await self._resolve_text_final(written_final)
-                except SandboxError as exc:  # the REPL failed: say so, not "no such variable"
-                    self.messages.append(Message("user", prompts.REPL_FAILED.format(error=exc)))
-                    return None
-                if answer is not None:
-                    return RunOutcome(answer)
-                name = written_final.variable_name() or written_final.argument
-                self.messages.append(Message("user", prompts.FINAL_VAR_MISSING.format(name=name)))
-                return None
-            if not text.strip():
-                self.messages.append(Message("user", prompts.EMPTY_REPLY))
-                return None
-            return RunOutcome(text.strip())
+            return await self._reply_without_code(reply, written_final, iteration)
 
+        shown_chars = output_chars_for(self.limits.context_window, ctx.settings.sandbox.model_output_chars)
         outputs: list[tuple[int, str, str]] = []
         skipped = 0
+        first_error: str | None = None
         for index, code in enumerate(blocks, 1):
             result = await self._run_cell(node, iteration, index, code)
-            shown, _ = result.for_model(ctx.settings.sandbox.model_output_chars)
+            shown, _ = result.for_model(shown_chars)
             outputs.append((index, result.status, shown))
+            self._ran.setdefault(iteration, []).append(_cell_line(iteration, index, code, result))
             if result.final is not None:
                 return RunOutcome(result.final)
             if ctx.cancelled:
                 raise TurnCancelled()
             if result.status != "ok":
+                first_error = result.error or result.status
                 skipped = len(blocks) - index
                 break
         try:
@@ -121,29 +132,73 @@ class RLMRun:
             # The best-answer request must still show the output of the cells that crossed the limit.
             self._unseen_outputs = outputs
             raise
-        stop_note = None
-        if reply.stop_reason in ("max_tokens", "length"):
-            stop_note = "Your reply was cut off at the output token limit; write shorter replies."
-        self.messages.append(
-            Message(
-                "user",
-                prompts.cell_feedback(
-                    outputs,
-                    skipped=skipped,
-                    ignored_text_final=written_final is not None,
-                    iteration=iteration,
-                    max_iterations=ctx.settings.limits.max_iterations,
-                    stop_note=stop_note,
-                ),
+        notes = [prompts.CUT_WITH_CODE] if reply.was_cut else []
+        repeated = self.coach.observe(text, first_error)
+        if repeated:
+            notes.append(repeated)
+        self._tell(
+            prompts.cell_feedback(
+                outputs,
+                skipped=skipped,
+                ignored_text_final=written_final is not None,
+                iteration=iteration,
+                max_iterations=ctx.settings.limits.max_iterations,
+                stop_note="\n\n".join(notes) or None,
             )
         )
         return None
+
+    async def _reply_without_code(
+        self, reply: Completion, written_final: TextFinal | None, iteration: int
+    ) -> RunOutcome | None:
+        text = reply.text
+        if written_final is not None:
+            try:
+                answer = await self._resolve_text_final(written_final)
+            except SandboxError as exc:  # the REPL failed: say so, not "no such variable"
+                self._tell(prompts.REPL_FAILED.format(error=exc))
+                return None
+            if answer is not None:
+                return RunOutcome(answer)
+            name = written_final.variable_name() or written_final.argument
+            self._tell(prompts.FINAL_VAR_MISSING.format(name=name), text)
+            return None
+        if not text.strip():
+            self._tell(prompts.EMPTY_REPLY, text)
+            return None
+        if reply.was_cut:  # cut at the output limit: have the model go on, and join the parts
+            self._cut_parts.append(text)
+            if len(self._cut_parts) <= MAX_CONTINUATIONS:
+                self._tell(prompts.CONTINUE)
+                return None
+            answer = "".join(self._cut_parts)
+            return RunOutcome(f"{answer}\n\n{prompts.CUT_NOTE}", stopped_by="output_limit")
+        note = self.coach.unrun_note(unrun_code(text))
+        if note is not None:
+            self._tell(note, text)
+            return None
+        answer, self._cut_parts = "".join(self._cut_parts) + text, []
+        return RunOutcome(answer.strip())
+
+    def _tell(self, message: str, repeated_reply: str | None = None) -> None:
+        """Feedback that is not cell output; a reply that keeps coming back is noted, then stopped."""
+        if repeated_reply is not None:
+            note = self.coach.observe(repeated_reply, None)
+            if note:
+                message = f"{message}\n\n{note}"
+        self.messages.append(Message("user", message))
+
+    # -- a model call, fitted to its window ----------------------------------------------------
 
     async def _ask(
         self, node: str, iteration: int, *, purpose: str = "root", timeout: float | None = None
     ) -> Completion:
         ctx = self.ctx
         system = prompts.SYSTEM_PROMPT
+        self.limits = await ctx.client.limits(self.model)
+        max_tokens = output_budget(ctx.settings.max_output_tokens, self.limits)
+        if self.limits.context_window:
+            max_tokens = await self._fit(system, max_tokens)
         new_messages = [m.to_dict() for m in self.messages[self._sent :]]
         if self._sent == 0 and ctx.shared.system_prompt_recorded != system:
             # recorded once per session (and again if it changes): every RLM's prompt starts with
@@ -167,7 +222,7 @@ class RLMRun:
             system=system,
             purpose=purpose,
             depth=self.depth,
-            max_tokens=ctx.settings.max_output_tokens,
+            max_tokens=max_tokens,
             on_retry=ctx.retry_reporter(node, self.node),
         )
         started = time.perf_counter()
@@ -202,9 +257,59 @@ class RLMRun:
             usage=completion.usage.to_dict(),
             cost_usd=completion.usage.cost_usd,
             duration=time.perf_counter() - started,
+            stop_reason=completion.stop_reason,
         )
         ctx.charge(self.model, completion.usage.cost_usd, node, self.node)
         return completion
+
+    async def _fit(self, system: str, max_tokens: int) -> int:
+        """The max_tokens of a call that fits the window: compact older iterations when the prompt
+        nears it; a shorter reply when that is all there is room for; ``DoesNotFit`` when even
+        the rules and the task do not fit."""
+        window = self.limits.context_window or 0
+        count = await self.ctx.client.count_tokens(self.model, system, self.messages)
+        if count.tokens + max_tokens <= window * COMPACT_AT:
+            return max_tokens
+        plan = plan_compaction(self.messages, count.tokens, int(window * COMPACT_TO) - max_tokens)
+        if plan is not None:
+            before = count.tokens
+            summary, iterations = await self._compact(plan.pairs)
+            count = await self.ctx.client.count_tokens(self.model, system, self.messages)
+            self._compactions += 1
+            self.ctx.event(
+                Compacted,
+                nodes.compaction(self.node, self._compactions),
+                self.node,
+                removed=plan.removed,
+                summary=summary,
+                iterations=iterations,
+                tokens_before=before,
+                tokens_after=count.tokens,
+                window=window,
+            )
+        if count.tokens + max_tokens <= window:
+            return max_tokens
+        if window - count.tokens >= MIN_OUTPUT:
+            return window - count.tokens
+        raise does_not_fit(self.model, count.tokens, self.limits, max_tokens)
+
+    async def _compact(self, pairs: int) -> tuple[str, tuple[int, ...]]:
+        """Replace the oldest ``pairs`` iterations (reply + feedback) by a record of what they ran
+        and which variables the REPL holds now, appended to the first message."""
+        iterations = list(range(self._first_pair, self._first_pair + pairs))
+        try:
+            table, _ = await self.repl.var_table()
+        except SandboxError as exc:
+            table = f"(the variable table could not be built: {exc}; SHOW_VARS() may tell more)"
+        ran = [line for i in iterations for line in self._ran.pop(i, [])]
+        summary = prompts.compaction_summary(iterations, ran, table)
+        first = self.messages[0]
+        self.messages = [Message(first.role, first.content + summary), *self.messages[1 + 2 * pairs :]]
+        self._sent -= 2 * pairs  # only messages already sent are ever removed
+        self._first_pair += pairs
+        return summary, tuple(iterations)
+
+    # -- a cell --------------------------------------------------------------------------------
 
     async def _run_cell(self, iteration_node: str, iteration: int, index: int, code: str) -> CellResult:
         ctx = self.ctx
@@ -227,7 +332,8 @@ class RLMRun:
             new_turn=self._first_cell,
         )
         self._first_cell = False
-        shown, truncated = result.for_model(ctx.settings.sandbox.model_output_chars)
+        shown_chars = output_chars_for(self.limits.context_window, ctx.settings.sandbox.model_output_chars)
+        shown, truncated = result.for_model(shown_chars)
         ctx.event(
             CellFinished,
             node,
@@ -285,37 +391,9 @@ class RLMRun:
         return RunOutcome(f"{text}\n\n{note}" if text else note, stopped_by=limit.limit)
 
 
-async def run_child(
-    ctx: TurnContext, node: str, depth: int, model: str, prompt: str, context_blob: bytes | None
-) -> ChildOutcome:
-    """An rlm_query: a child RLM with its own worker, whose answer returns to the calling cell."""
-    workdir = ctx.workdir / ".children" / node.replace(".", "_")
-    repl = ctx.repl_factory(workdir, ctx.settings.sandbox)
-    ctx.repls.add(repl)
-    try:
-        await repl.start()
-        if context_blob is not None:
-            await repl.set_pickled("context", context_blob)
-        else:
-            await repl.set_vars(context=prompt)
-        try:
-            table, _ = await repl.var_table()
-        except SandboxError as exc:
-            table = f"(the variable table could not be built: {exc})"
-        run = RLMRun(
-            ctx,
-            repl,
-            depth=depth,
-            node=node,
-            parent=node,
-            model=model,
-            first_message=prompts.child_message(depth=depth, var_table=table, prompt=prompt),
-        )
-        outcome = await run.run()
-        usage = run.tally.total()
-        return ChildOutcome(outcome.answer, usage, outcome.stopped_by)
-    finally:
-        ctx.repls.discard(repl)
-        await repl.close()
-        with contextlib.suppress(OSError):
-            shutil.rmtree(workdir)
+def _cell_line(iteration: int, index: int, code: str, result: CellResult) -> str:
+    """One line of a compaction record: what a cell ran and what came of it."""
+    first_code = next((line.strip() for line in code.splitlines() if line.strip()), "")
+    output = result.error or result.output
+    first_out = next((line.strip() for line in output.splitlines() if line.strip()), "(no output)")
+    return f"reply {iteration}, cell {index} ({result.status}): `{first_code[:80]}` → {first_out[:100]}"

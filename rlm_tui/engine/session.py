@@ -19,11 +19,12 @@ from typing import Any
 
 from rlm_tui.engine import prompts
 from rlm_tui.engine.attachments import Attachment, fingerprint, readable_problem
+from rlm_tui.engine.children import run_child
 from rlm_tui.engine.context import SessionShared, TurnContext
 from rlm_tui.engine.repl import REPL, REPLFactory
 from rlm_tui.engine.rlm import RLMRun
 from rlm_tui.engine.settings import EngineSettings
-from rlm_tui.errors import AttachmentError, ProviderError, SandboxError, SessionBusy, TurnCancelled
+from rlm_tui.errors import AttachmentError, ProviderError, SandboxError, SessionBusy, TurnCancelled, TurnStuck
 from rlm_tui.events import (
     AnswerReady,
     Error,
@@ -180,6 +181,7 @@ class Session:
             shared=self.shared,
             workdir=self.workdir,
             repl_factory=self.repl_factory,
+            run_child=run_child,
         )
         ctx.repls.add(self.repl)
         self._ctx = ctx
@@ -227,6 +229,8 @@ class Session:
             status = "stopped" if stopped_by else "ok"
         except TurnCancelled:
             status = "cancelled"
+        except TurnStuck as exc:
+            status, error = "stuck", f"stopped: {exc}"
         except ProviderError as exc:
             status, error, error_kind = "failed", str(exc), exc.kind
         except SandboxError as exc:
@@ -234,7 +238,8 @@ class Session:
         finally:
             self._ctx = None
         if error:
-            ctx.event(Error, node, None, message=error, where="model" if error_kind else "sandbox")
+            where = "model" if error_kind or status == "stuck" else "sandbox"
+            ctx.event(Error, node, None, message=error, where=where)
         if answer is not None:
             ctx.event(AnswerReady, node, None, answer=answer, stopped_by=stopped_by)
         await self._record_exchange(ctx, node, turn, message, turn_outcome_text(status, answer, error))

@@ -14,7 +14,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from rlm_tui.engine.context import TurnContext
-from rlm_tui.errors import ProviderError, TurnCancelled
+from rlm_tui.engine.fitting import MIN_OUTPUT, output_budget
+from rlm_tui.errors import ProviderError, TurnCancelled, TurnStuck
 from rlm_tui.events import SubCallFinished, SubCallStarted, nodes
 from rlm_tui.llm.base import Message, ModelRequest, Usage, estimate_tokens
 from rlm_tui.sandbox.types import SubCallHandler, SubCallRejected, SubCallRequest
@@ -123,30 +124,44 @@ class SubCalls:
         self._finished(node, parent, kind, model, started, response=text, cached=True)
         return text
 
-    def _admit(self, model: str, prompt: str) -> None:
+    async def _admit(self, model: str, prompt: str) -> int | None:
+        """Take a sub-call from the budget and check its prompt fits the model's window, with room
+        for a reply; returns the reply's max_tokens (None: no model call, a child's prompt)."""
         reason = self.ctx.budget.take_sub_call()
         if reason is not None:
             raise SubCallRejected(reason, "BudgetExceeded")
-        window = self.ctx.client.context_window(model)
+        if not prompt:
+            return None
+        limits = await self.ctx.client.limits(model)
+        reply = output_budget(self.ctx.settings.max_output_tokens, limits)
+        window = limits.context_window
+        if window is None:
+            return reply
         tokens = estimate_tokens(prompt)
-        if window is not None and tokens > window:
+        if tokens + reply > window * 0.8:  # near the window: count exactly where the client can
+            tokens = (await self.ctx.client.count_tokens(model, None, [Message("user", prompt)])).tokens
+        if tokens + reply > window:
+            if window - tokens >= MIN_OUTPUT:
+                return window - tokens
             raise SubCallRejected(
-                f"the prompt is about {tokens:,} tokens ({len(prompt):,} characters) but {model} accepts at most "
-                f"{window:,} tokens; split the input into smaller chunks",
+                f"the prompt is about {tokens:,} tokens ({len(prompt):,} characters) but {model} accepts at "
+                f"most {window:,} tokens in all ({limits.source}), reply included; split the input into "
+                "smaller chunks",
                 "ContextWindowError",
             )
+        return reply
 
     async def llm(self, node: str, parent: str, depth: int, prompt: str, model: str | None) -> str:
         ctx = self.ctx
         model = model or ctx.settings.sub_model
 
-        async def call() -> tuple[str, Usage]:
+        async def call(max_tokens: int | None) -> tuple[str, Usage]:
             request = ModelRequest(
                 model=model,
                 messages=[Message("user", prompt)],
                 purpose="sub",
                 depth=depth,
-                max_tokens=ctx.settings.max_output_tokens,
+                max_tokens=max_tokens,
                 on_retry=ctx.retry_reporter(node, parent),
             )
             completion = await ctx.call_model(request)
@@ -175,7 +190,7 @@ class SubCalls:
         model = model or ctx.settings.sub_model
         digest = hashlib.blake2b(context_blob or b"", digest_size=16).hexdigest()
 
-        async def call() -> tuple[str, Usage]:
+        async def call(max_tokens: int | None) -> tuple[str, Usage]:
             async with ctx.shared.child_slots(depth):
                 outcome = await self.run_child(ctx, node, depth, model, prompt, context_blob)
             return outcome.answer, outcome.usage
@@ -195,7 +210,7 @@ class SubCalls:
         prompt: str,
         depth: int,
         admitted_prompt: str,
-        call: Callable[[], Awaitable[tuple[str, Usage]]],
+        call: Callable[[int | None], Awaitable[tuple[str, Usage]]],
     ) -> str:
         """Cache, budget and window check, the SubCall events, and errors as cell exceptions."""
         ctx = self.ctx
@@ -204,20 +219,20 @@ class SubCalls:
             if cached is not None:
                 return cached
             node = nodes.retry(node)
-        self._admit(model, admitted_prompt)
+        max_tokens = await self._admit(model, admitted_prompt)
         fut: asyncio.Future = asyncio.get_running_loop().create_future()
         ctx.shared.remember(key, fut)
         ctx.event(SubCallStarted, node, parent, kind=kind, model=model, prompt=prompt, depth=depth)
         started = time.perf_counter()
         try:
-            text, usage = await call()
+            text, usage = await call(max_tokens)
         except BaseException as exc:
             _forget(ctx, key, fut, exc)
             message = (
                 "cancelled" if isinstance(exc, asyncio.CancelledError) else str(exc) or type(exc).__name__
             )
             self._finished(node, parent, kind, model, started, response=None, error=message)
-            if isinstance(exc, ProviderError):
+            if isinstance(exc, ProviderError | TurnStuck):
                 prefix = "the child RLM failed: " if kind == "rlm" else ""
                 raise SubCallRejected(prefix + message, "SubCallError") from exc
             raise

@@ -16,10 +16,12 @@ class UsageTally:
             lambda: {"calls": 0, **dict.fromkeys(FIELDS, 0), "cost_usd": 0.0, "unknown_cost_calls": 0}
         )
         self.cache_hits = 0
+        self.estimated_calls = 0  # calls whose provider reported no usage: counted by us
 
     def add(self, depth: int, usage: Usage) -> None:
         row = self.by_depth[depth]
         row["calls"] += 1
+        self.estimated_calls += usage.estimated
         for name in FIELDS:
             row[name] += getattr(usage, name)
         if usage.cost_usd is None:
@@ -35,6 +37,7 @@ class UsageTally:
             cache_read_tokens=totals["cache_read_tokens"],
             cache_write_tokens=totals["cache_write_tokens"],
             cost_usd=totals["cost_usd"],
+            estimated=totals["estimated"],
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -55,4 +58,6 @@ class UsageTally:
             "cost_complete": unknown == 0,
             "calls_by_depth": {str(d): r["calls"] for d, r in sorted(self.by_depth.items())},
             "cache_hits": self.cache_hits,
+            # some counts are ours, not the provider's: shown as estimates everywhere
+            "estimated": self.estimated_calls > 0,
         }

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
 CellStatus = Literal["ok", "error", "timeout", "interrupted", "crashed"]
-TurnStatus = Literal["ok", "stopped", "cancelled", "failed"]
+TurnStatus = Literal["ok", "stopped", "cancelled", "failed", "stuck"]
 SubCallKind = Literal["llm", "rlm"]
 NoticeKind = Literal["retry", "worker_restarted", "limit", "file_changed", "sandbox", "info"]
 Stream = Literal["stdout", "stderr"]
@@ -91,8 +91,10 @@ class Event:
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
-            if isinstance(value, list | dict | Mapping) and not isinstance(value, FrozenDict):
-                object.__setattr__(self, f.name, freeze(value))
+            if isinstance(value, list | tuple | Mapping):
+                frozen = freeze(value)
+                if frozen is not value:
+                    object.__setattr__(self, f.name, frozen)
 
     def to_dict(self) -> dict[str, Any]:
         data = {f.name: thaw(getattr(self, f.name)) for f in dataclasses.fields(self)}
@@ -147,10 +149,27 @@ class ModelDelta(Event):
 class ModelFinished(Event):
     model: str
     text: str
-    usage: Mapping[str, Any]
+    usage: Mapping[str, Any]  # with "estimated": True when the provider reported none
     cost_usd: float | None
     duration: float
     error: str | None = None
+    stop_reason: str | None = None  # the provider's: end_turn/stop, max_tokens/length (cut), ...
+
+
+@_register
+@dataclass(frozen=True, slots=True)
+class Compacted(Event):
+    """An RLM's prompt was compacted to fit its model's context window: the ``removed`` messages
+    after its first one (whole iterations: a reply and the feedback on it) were replaced by
+    ``summary``, appended to the first message. ``node_id`` is the compaction's own node, below
+    the RLM node ``parent_id`` whose prompt it changed."""
+
+    removed: int
+    summary: str
+    iterations: tuple[int, ...]  # the iterations whose messages were removed
+    tokens_before: int
+    tokens_after: int
+    window: int
 
 
 @_register
@@ -237,12 +256,29 @@ class Error(Event):
     where: str = ""
 
 
+LIMIT_NAMES = {
+    "iterations": "iteration limit",
+    "sub_calls": "sub-call limit",
+    "cost": "cost limit",
+    "time": "time limit",
+    "depth": "depth limit",
+    "output_limit": "output token limit",
+}
+
+
+def limit_name(stopped_by: str) -> str:
+    """How a turn's ``stopped_by`` reads: "iteration limit", "output token limit"."""
+    return LIMIT_NAMES.get(stopped_by, f"{stopped_by.replace('_', ' ')} limit")
+
+
 def turn_outcome_text(status: str, answer: str | None, error: str | None = None) -> str:
     """What ``history`` records as the assistant's side of a turn."""
     if answer is not None:
         return answer
     if status == "cancelled":
         return "[the user cancelled this turn before it finished]"
+    if status == "stuck":
+        return f"[this turn was stopped: {error}]"
     if status == "interrupted":
         return "[this turn was interrupted before it finished: the app stopped]"
     return f"[this turn failed: {error}]"
@@ -296,6 +332,20 @@ def with_system_prompt(
     if history or system is None or (messages and messages[0]["role"] == "system"):
         return list(messages)
     return [system, *messages]
+
+
+def counts_as_a_call(event: Event) -> bool:
+    """A model call of its own, whose usage and cost count towards totals: every model call of an
+    RLM and every llm_query that reached a model (a child RLM's total and a cached answer are not)."""
+    if isinstance(event, ModelFinished):
+        return True
+    return isinstance(event, SubCallFinished) and event.kind == "llm" and not event.cached
+
+
+def input_tokens(usage: Mapping[str, Any] | None) -> int:
+    """The prompt's tokens of a usage record, cached ones included."""
+    usage = usage or {}
+    return sum(int(usage.get(k) or 0) for k in ("input_tokens", "cache_read_tokens", "cache_write_tokens"))
 
 
 def usage_tokens(usage: Mapping[str, Any] | None) -> int:

@@ -17,6 +17,7 @@ from rlm_tui.events import (
     CellFinished,
     CellOutput,
     CellStarted,
+    Compacted,
     Error,
     Event,
     ModelFinished,
@@ -90,6 +91,7 @@ class IterationRecord:
     error: str | None = None
     usage: Mapping[str, Any] = field(default_factory=dict)
     cost: float | None = None
+    stop_reason: str | None = None
     cells: list[CellRecord] = field(default_factory=list)
     final: str | None = None
 
@@ -108,6 +110,7 @@ class TurnRecord:
     duration: float | None = None
     usage: Mapping[str, Any] = field(default_factory=dict)
     iterations: list[IterationRecord] = field(default_factory=list)  # the root RLM's, in order
+    compactions: list[Compacted] = field(default_factory=list)  # of any RLM of the turn
     cells: list[str] = field(default_factory=list)  # every cell of the turn, any depth
     counts: Counter = field(default_factory=Counter)  # steps by kind and depth, for summaries
     events: int = 0
@@ -139,6 +142,7 @@ class TurnFold:
             AnswerReady: self._answer_ready,
             TurnFinished: self._turn_finished,
             Error: self._error,
+            Compacted: self._compacted,
         }
 
     def apply(self, event: Event) -> None:
@@ -183,7 +187,7 @@ class TurnFold:
         record = self.iterations.get(e.node_id)
         if record is not None:
             record.response, record.duration, record.error = e.text, e.duration, e.error
-            record.usage, record.cost = e.usage, e.cost_usd
+            record.usage, record.cost, record.stop_reason = e.usage, e.cost_usd, e.stop_reason
 
     def _cell_started(self, e: CellStarted) -> None:
         record = CellRecord(e.node_id, e.turn, e.iteration, e.index, e.depth, e.code, started=e.t)
@@ -249,6 +253,20 @@ class TurnFold:
             turn.status, turn.duration, turn.usage = e.status, e.duration, e.usage
             turn.error = e.error or turn.error
             turn.stopped_by = turn.stopped_by or e.stopped_by
+
+    def _compacted(self, e: Compacted) -> None:
+        """The RLM's prompt from here on: the summary joins its first message, the removed
+        iterations' messages are gone (the same change the engine made before its next call)."""
+        prompt = self._prompts[e.parent_id or ""]
+        first = next((i for i, m in enumerate(prompt) if m["role"] != "system"), None)
+        if first is not None:
+            head = prompt[first]
+            prompt[first] = {"role": head["role"], "content": head["content"] + e.summary}
+            del prompt[first + 1 : first + 1 + e.removed]
+        turn = self.turns.get(e.turn)
+        if turn is not None:
+            turn.compactions.append(e)
+            turn.counts["compactions"] += 1
 
     def _error(self, e: Error) -> None:
         turn = self.turns.get(e.turn)

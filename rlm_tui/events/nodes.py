@@ -3,6 +3,7 @@
     t3                     turn 3
     t3.i2                  the root RLM's 2nd iteration (a model call) in turn 3
     t3.best                the root RLM's last call for a best answer after a limit
+    t3.k1                  the root RLM's 1st compaction of its prompt (to fit the context window)
     t3.i2.c1               the 1st code cell of that iteration's reply
     t3.i2.c1.s4            the 4th sub-call (llm_query / rlm_query) made by that cell
     t3.i2.c1.s4.retry      its own attempt, after the identical call it waited for failed
@@ -18,7 +19,7 @@ import re
 from dataclasses import dataclass
 
 RESUME = "resume"
-_SEGMENT = re.compile(r"(t|i|c|s)(\d+)|best|retry")
+_SEGMENT = re.compile(r"(t|i|c|s|k)(\d+)|best|retry")
 
 
 def turn(number: int) -> str:
@@ -31,6 +32,10 @@ def iteration(parent: str, number: int) -> str:
 
 def best_answer(parent: str) -> str:
     return f"{parent}.best"
+
+
+def compaction(parent: str, number: int) -> str:
+    return f"{parent}.k{number}"
 
 
 def cell(iteration_node: str, index: int) -> str:
@@ -47,7 +52,7 @@ def retry(sub_call_node: str) -> str:
 
 @dataclass(frozen=True)
 class Segment:
-    kind: str  # t | i | c | s | best | retry
+    kind: str  # t | i | c | s | k | best | retry
     number: int  # 0 for best
 
     def label(self) -> str:
@@ -56,20 +61,42 @@ class Segment:
             "i": f"iteration {self.number}",
             "c": f"cell {self.number}",
             "s": f"sub-call {self.number}",
+            "k": f"compaction {self.number}",
         }.get(self.kind, "best answer" if self.kind == "best" else "retry")
+
+
+# which segment may follow which: a turn or a sub-call holds iterations (and a best answer, and
+# compactions), an iteration holds cells, a cell holds sub-calls
+_NEXT = {
+    "t": {"i", "best", "k"},
+    "i": {"c"},
+    "c": {"s"},
+    "s": {"i", "best", "k", "retry"},
+    "retry": {"i", "best", "k"},
+    "best": set(),
+    "k": set(),
+}
 
 
 def parse(node_id: str) -> tuple[Segment, ...]:
     """The segments of an id; ``ValueError`` for an id outside the grammar."""
-    segments = []
+    segments: list[Segment] = []
     for part in node_id.split("."):
         match = _SEGMENT.fullmatch(part)
         if match is None:
             raise ValueError(f"not a node id: {node_id!r}")
-        segments.append(Segment(match.group(1) or part, int(match.group(2) or 0)))
-    if not segments or segments[0].kind != "t":
-        raise ValueError(f"not a node id: {node_id!r}")
+        segment = Segment(match.group(1) or part, int(match.group(2) or 0))
+        if (segments and segment.kind not in _NEXT[segments[-1].kind]) or (
+            not segments and segment.kind != "t"
+        ):
+            raise ValueError(f"not a node id: {node_id!r}")
+        segments.append(segment)
     return tuple(segments)
+
+
+def folder_name(node_id: str) -> str:
+    """A node as a file name (a child RLM's working folder)."""
+    return node_id.replace(".", "_")
 
 
 def turn_of(node_id: str) -> int | None:

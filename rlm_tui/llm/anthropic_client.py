@@ -1,7 +1,9 @@
-"""anthropic/<model> through the Anthropic SDK's stream helper: async streaming, the system prompt
-marked for prompt caching, usage with cache read and write tokens from the final message. Every
-failure, an HTTP error or an error event inside the stream, becomes a ``ProviderFailure`` of the
-kind the retries understand. The SDK is imported on first use.
+"""anthropic/<model> through the Anthropic SDK's streamed events: the system prompt marked for
+prompt caching, usage with cache read and write tokens from message_start and message_delta, the
+stop reason from message_delta. Every failure, an HTTP error or an error event inside the stream,
+becomes a ``ProviderFailure`` named for what happened (see ``retry``); a stream with no text and no
+usage is ``empty_reply``, and one with text but no usage (an Anthropic-compatible local server) has
+its counts estimated and marked so. The SDK is imported on first use.
 
 The price comes from litellm, whose import takes seconds of CPU. It starts in a background thread
 once the first request is out, so that it runs while the model writes, when the event loop is
@@ -15,8 +17,15 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from rlm_tui.llm import pricing
-from rlm_tui.llm.base import Completion, ModelRequest, TextDelta, Usage
-from rlm_tui.llm.retry import ProviderFailure, kind_from_error_type, kind_from_status, parse_retry_after
+from rlm_tui.llm.base import Completion, ModelRequest, TextDelta, Usage, estimate_tokens
+from rlm_tui.llm.retry import (
+    ProviderFailure,
+    host_of,
+    http_failure,
+    network_failure,
+    parse_retry_after,
+    stream_error_failure,
+)
 
 DEFAULT_MAX_TOKENS = 8192
 
@@ -47,9 +56,14 @@ class AnthropicBackend:
         limit = pricing.max_output_tokens(request.model, wait=False)
         return min(DEFAULT_MAX_TOKENS, limit or DEFAULT_MAX_TOKENS)
 
-    async def stream(self, request: ModelRequest) -> AsyncIterator[TextDelta | Completion]:
-        import anthropic
+    @property
+    def url(self) -> str:
+        """The API base requests go to (the SDK's default when none was given)."""
+        if self.base_url:
+            return self.base_url
+        return str(self._client.base_url) if self._client is not None else "https://api.anthropic.com"
 
+    def _kwargs(self, request: ModelRequest) -> dict[str, Any]:
         kwargs: dict[str, Any] = {
             "model": request.model.split("/", 1)[1],
             "max_tokens": self.max_tokens(request),
@@ -60,34 +74,113 @@ class AnthropicBackend:
             kwargs["system"] = [
                 {"type": "text", "text": request.system, "cache_control": {"type": "ephemeral"}}
             ]
-        final: Any = None
+        return kwargs
+
+    async def stream(self, request: ModelRequest) -> AsyncIterator[TextDelta | Completion]:
+        import anthropic
+
+        parts: list[str] = []
+        usage: dict[str, int] = {}
+        reported = False  # the server sent usage (an Anthropic-compatible local server may not)
+        stop_reason = None
         try:
-            async with self._sdk().messages.stream(**kwargs) as stream:
-                pricing.preload()  # the request is out: import litellm while the model writes
-                started = False
-                async for event in stream:
+            # The raw events, accumulated here rather than by the SDK's stream helper, which cannot
+            # take a stream without usage.
+            events = await self._sdk().messages.create(**self._kwargs(request), stream=True)
+            pricing.preload()  # the request is out: import litellm while the model writes
+            async with events:
+                async for event in events:
                     if event.type == "message_start":
-                        started = True
-                    elif event.type == "text" and event.text:
-                        yield TextDelta(event.text)
-                if started:  # without message_start the helper has no message to give
-                    final = await stream.get_final_message()
+                        reported |= _add_usage(usage, getattr(event.message, "usage", None))
+                    elif event.type == "content_block_delta":
+                        text = getattr(event.delta, "text", None)
+                        if getattr(event.delta, "type", None) == "text_delta" and text:
+                            parts.append(text)
+                            yield TextDelta(text)
+                    elif event.type == "message_delta":
+                        stop_reason = getattr(event.delta, "stop_reason", None) or stop_reason
+                        reported |= _add_usage(usage, getattr(event, "usage", None))
         except Exception as exc:
-            failure = _failure(anthropic, exc, self.timeout)
+            failure = _failure(anthropic, exc, self.timeout, self.url)
             if failure is None:
                 raise
             raise failure from None
-        if final is None or final.stop_reason is None:
-            raise ProviderFailure("connection", "the reply stream ended before the message was complete")
-        u = final.usage
-        usage = Usage(
-            input_tokens=u.input_tokens or 0,
-            output_tokens=u.output_tokens or 0,
-            cache_read_tokens=getattr(u, "cache_read_input_tokens", 0) or 0,
-            cache_write_tokens=getattr(u, "cache_creation_input_tokens", 0) or 0,
+        text = "".join(parts)
+        if not text and not reported:
+            raise self._empty(request)
+        if stop_reason is None:
+            raise ProviderFailure(
+                "dropped",
+                f"the reply stream from {host_of(self.url)} ended before the message was complete",
+                url=self.url,
+            )
+        yield Completion(text, await _priced(request, text, usage if reported else None), stop_reason)
+
+    def _empty(self, request: ModelRequest, *, fallback: bool = True) -> ProviderFailure:
+        return ProviderFailure(
+            "empty_reply",
+            f"{host_of(self.url)} sent an empty reply (no text, no usage)",
+            url=self.url,
+            # A server that streams nothing may say why to a request that is not streamed (as
+            # llama-cpp-python's does for a prompt over its window): when the retries of the empty
+            # stream run out, one such request is made, once.
+            fallback=(lambda: self._once(request)) if fallback else None,
         )
-        text = "".join(block.text for block in final.content if block.type == "text")
-        yield Completion(text, await pricing.priced(request.model, usage), final.stop_reason)
+
+    async def _once(self, request: ModelRequest) -> AsyncIterator[TextDelta | Completion]:
+        """One request that is not streamed, given as a stream: its text, then its completion."""
+        import anthropic
+
+        try:
+            message = await self._sdk().messages.create(**self._kwargs(request), timeout=self.timeout)
+        except Exception as exc:
+            failure = _failure(anthropic, exc, self.timeout, self.url)
+            if failure is None:
+                raise
+            raise failure from None
+        blocks = getattr(message, "content", None) or []
+        text = "".join(getattr(b, "text", "") or "" for b in blocks if getattr(b, "type", None) == "text")
+        usage: dict[str, int] = {}
+        reported = _add_usage(usage, getattr(message, "usage", None))
+        if not text and not reported:
+            raise self._empty(request, fallback=False)
+        if text:
+            yield TextDelta(text)
+        priced = await _priced(request, text, usage if reported else None)
+        yield Completion(text, priced, getattr(message, "stop_reason", None))
+
+
+USAGE_FIELDS = {
+    "input_tokens": "input_tokens",
+    "output_tokens": "output_tokens",
+    "cache_read_input_tokens": "cache_read_tokens",
+    "cache_creation_input_tokens": "cache_write_tokens",
+}
+
+
+def _add_usage(totals: dict[str, int], reported: Any) -> bool:
+    """Take the counts a usage record gives (message_start has the input side, message_delta the
+    output, and may repeat the rest); False when there is no record."""
+    if reported is None:
+        return False
+    for name, ours in USAGE_FIELDS.items():
+        value = getattr(reported, name, None)
+        if isinstance(value, int):
+            totals[ours] = value
+    return True
+
+
+async def _priced(request: ModelRequest, text: str, usage: dict[str, int] | None) -> Usage:
+    """The call's usage, priced: as reported, or (``usage`` None) estimated from the prompt and the
+    reply and marked so."""
+    if usage is None:
+        prompt = "\n".join([request.system or "", *(m.content for m in request.messages)])
+        counted = Usage(
+            input_tokens=estimate_tokens(prompt), output_tokens=estimate_tokens(text), estimated=True
+        )
+    else:
+        counted = Usage(**usage)
+    return await pricing.priced(request.model, counted)
 
 
 def _error_field(body: Any, name: str) -> str | None:
@@ -96,8 +189,8 @@ def _error_field(body: Any, name: str) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _failure(anthropic: Any, exc: Exception, timeout: float) -> ProviderFailure | None:
-    """Our failure for what the SDK (or httpx under it) raised; None for anything else."""
+def _failure(anthropic: Any, exc: Exception, timeout: float, url: str | None) -> ProviderFailure | None:
+    """Our failure for what the SDK (or the HTTP library under it) raised; None for anything else."""
     if isinstance(exc, ProviderFailure):
         return exc
     if isinstance(exc, anthropic.APIStatusError):
@@ -106,22 +199,20 @@ def _failure(anthropic: Any, exc: Exception, timeout: float) -> ProviderFailure 
         if exc.status_code < 400:
             # An `event: error` inside a stream that began with a 200: classified by its type,
             # so that, say, overloaded_error is retried exactly like an HTTP 529.
-            return ProviderFailure(
-                kind_from_error_type(error_type),
-                f"the stream reported {error_type or 'an error'}: {message}",
-            )
-        return ProviderFailure(
-            kind_from_status(exc.status_code),
-            f"HTTP {exc.status_code}: {message}",
+            return stream_error_failure((error_type,), message, url=url)
+        return http_failure(
+            exc.status_code,
+            message,
+            url=url,
             retry_after=parse_retry_after(exc.response.headers.get("retry-after")),
-            status=exc.status_code,
+            body=exc.body,
+            names=(error_type,),
         )
-    if isinstance(exc, anthropic.APITimeoutError):
-        return ProviderFailure("timeout", f"no reply within {timeout:g} s")
-    if isinstance(exc, anthropic.APIConnectionError):
-        return ProviderFailure("connection", f"connection failed: {exc.__cause__ or exc}")
+    network = network_failure(exc, url=url, timeout=timeout)
+    if network is not None:
+        return network
     if isinstance(exc, (anthropic.APIResponseValidationError, ValueError)):
-        return ProviderFailure("bad_response", f"the provider sent a malformed reply ({exc})")
-    if type(exc).__module__.startswith(("httpx", "httpcore")):  # a dropped stream: a read error
-        return ProviderFailure("connection", f"the connection dropped mid-reply ({type(exc).__name__})")
+        return ProviderFailure("bad_response", f"{host_of(url)} sent a malformed reply ({exc})", url=url)
+    if isinstance(exc, anthropic.APIConnectionError):  # nothing under it says more
+        return ProviderFailure("dropped", f"the connection to {host_of(url)} failed ({exc})", url=url)
     return None

@@ -23,6 +23,7 @@ class Usage:
     cache_read_tokens: int = 0
     cache_write_tokens: int = 0
     cost_usd: float | None = None  # None: the price is unknown (never shown as 0)
+    estimated: bool = False  # the provider reported no usage: these counts are ours
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -56,7 +57,33 @@ class TextDelta:
 class Completion:
     text: str
     usage: Usage
+    # why the model stopped, in its provider's words: end_turn / stop (done), max_tokens / length
+    # (cut at the output limit), ...; see ``was_cut``
     stop_reason: str | None = None
+
+    @property
+    def was_cut(self) -> bool:
+        return self.stop_reason in CUT_REASONS
+
+
+CUT_REASONS = frozenset({"max_tokens", "length"})
+
+
+@dataclass(frozen=True)
+class ModelLimits:
+    """What one call of a model may hold, and where that was learnt."""
+
+    context_window: int | None  # tokens of one call, prompt and reply together (None: unknown)
+    max_output_tokens: int | None  # tokens of one reply (None: unknown)
+    # config | litellm | endpoint (<how>) | learned from the server's error | unknown
+    source: str = "unknown"
+    output_configured: bool = False  # max_output_tokens is the user's setting, not the model's maximum
+
+
+@dataclass(frozen=True)
+class TokenCount:
+    tokens: int
+    exact: bool  # counted with the model's own tokenizer; else a generous estimate
 
 
 class ModelClient(Protocol):
@@ -64,8 +91,14 @@ class ModelClient(Protocol):
         """Yield text deltas as they arrive, then exactly one Completion."""
         ...
 
-    def context_window(self, model: str) -> int | None:
-        """Input tokens the model accepts, or None when unknown."""
+    async def limits(self, model: str) -> ModelLimits:
+        """The model's context window and output limit (from config, litellm's map, or the
+        endpoint), asked once and remembered."""
+        ...
+
+    async def count_tokens(self, model: str, system: str | None, messages: list[Message]) -> TokenCount:
+        """The prompt's size in the model's tokens: exact where its tokenizer is known (litellm's,
+        or the endpoint's own tokenize API), else a generous estimate."""
         ...
 
 

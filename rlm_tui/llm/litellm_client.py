@@ -4,17 +4,36 @@ litellm's own cost function.
 litellm is imported once, in a background thread started when the backend is built (see
 ``litellm_loader``, which sets LITELLM_LOCAL_MODEL_COST_MAP=True first: litellm would otherwise fetch
 a price list over the network at import); a call awaits that import without blocking the event loop.
-Every failure, an HTTP error or an error chunk inside the stream, becomes a ``ProviderFailure``.
+
+Every failure, an HTTP error or an error chunk inside the stream, becomes a ``ProviderFailure`` named
+for what happened. litellm wraps a refused connection or a dropped stream in exceptions that carry
+a status of 500 ("InternalServerError") that no server sent: what they wrap decides, so those are
+``connect`` / ``dropped`` / ``timeout``, and only a status a server sent is called one.
+
+A reply that ends with no text and no usage is a failure too (``empty_reply``): it is what a local
+server (llama-cpp-python) streams when the prompt is over its window. A server that reports no usage
+in its stream (llama.cpp) gets counts estimated from the text, marked ``estimated``; litellm's own
+guess in their place is never passed on as reported.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+import re
+from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import urlsplit
 
 from rlm_tui.llm import litellm_loader, pricing
-from rlm_tui.llm.base import Completion, ModelRequest, TextDelta, Usage
-from rlm_tui.llm.retry import ProviderFailure, kind_from_error_type, kind_from_status, parse_retry_after
+from rlm_tui.llm.base import Completion, ModelRequest, TextDelta, Usage, estimate_tokens
+from rlm_tui.llm.retry import (
+    ProviderFailure,
+    chain,
+    host_of,
+    http_failure,
+    network_failure,
+    parse_retry_after,
+    stream_error_failure,
+)
 
 
 def import_litellm() -> Any:
@@ -28,27 +47,32 @@ class LiteLLMBackend:
         self.timeout = timeout
         litellm_loader.start()
 
-    async def stream(self, request: ModelRequest) -> AsyncIterator[TextDelta | Completion]:
-        litellm = await litellm_loader.get()
+    def _kwargs(self, request: ModelRequest, *, stream: bool) -> dict[str, Any]:
         messages = [{"role": "system", "content": request.system}] if request.system else []
         messages += [m.to_dict() for m in request.messages]
         kwargs: dict[str, Any] = {
             "model": request.model,
             "messages": messages,
-            "stream": True,
-            "stream_options": {"include_usage": True},
+            "stream": stream,
             "timeout": self.timeout,
             "num_retries": 0,
         }
+        if stream:
+            kwargs["stream_options"] = {"include_usage": True}
         if self.api_base:
             kwargs["api_base"] = self.api_base
         if request.max_tokens:
             kwargs["max_tokens"] = request.max_tokens
+        return kwargs
+
+    async def stream(self, request: ModelRequest) -> AsyncIterator[TextDelta | Completion]:
+        litellm = await litellm_loader.get()
         parts: list[str] = []
         usage: Any = None
+        reported = False
         stop_reason = None
         try:
-            response = await litellm.acompletion(**kwargs)
+            response = await litellm.acompletion(**self._kwargs(request, stream=True))
             async for chunk in response:
                 if getattr(chunk, "usage", None):
                     usage = chunk.usage
@@ -59,16 +83,124 @@ class LiteLLMBackend:
                         yield TextDelta(text)
                     if choice.finish_reason:
                         stop_reason = choice.finish_reason
+            reported = _usage_reported(response, usage)
         except Exception as exc:
-            raise _failure(litellm, exc) from None
+            raise self._failure(litellm, exc) from None
+        text = "".join(parts)
+        if not text and not reported:
+            raise self._empty(request)
         if stop_reason is None:
-            raise ProviderFailure("connection", "the reply stream ended before the message was complete")
-        if usage is None:  # the server sent no usage: nothing to count, no price to know
-            yield Completion("".join(parts), Usage(cost_usd=None), stop_reason)
-            return
-        # litellm's own usage record is priced as it is: it is the shape its cost function expects.
-        priced = await pricing.priced(request.model, _usage(usage), raw=usage)
-        yield Completion("".join(parts), priced, stop_reason)
+            raise ProviderFailure(
+                "dropped",
+                f"the reply stream from {host_of(self.api_base)} ended before the message was complete",
+                url=self.api_base,
+            )
+        yield Completion(text, await _priced(request, text, usage if reported else None), stop_reason)
+
+    def _empty(self, request: ModelRequest, *, fallback: bool = True) -> ProviderFailure:
+        return ProviderFailure(
+            "empty_reply",
+            f"{host_of(self.api_base)} sent an empty reply (no text, no usage)",
+            url=self.api_base,
+            # Why a second kind of request: llama-cpp-python's server answers a streamed prompt
+            # that is over its window with a 200 and an empty stream, and says why (a 400,
+            # context_length_exceeded, with both sizes) only to a request that is not streamed. So
+            # when the retries of the empty stream run out, one such request is made, once; if the
+            # server answers it after all, that answer is the reply.
+            fallback=(lambda: self._once(request)) if fallback else None,
+        )
+
+    async def _once(self, request: ModelRequest) -> AsyncIterator[TextDelta | Completion]:
+        """One request that is not streamed, given as a stream: its text, then its completion."""
+        litellm = await litellm_loader.get()
+        try:
+            response = await litellm.acompletion(**self._kwargs(request, stream=False))
+        except Exception as exc:
+            raise self._failure(litellm, exc) from None
+        choices = getattr(response, "choices", None) or []
+        message = getattr(choices[0], "message", None) if choices else None
+        text = (getattr(message, "content", None) or "") if message is not None else ""
+        usage = getattr(response, "usage", None)
+        # litellm puts zeros where a body has no usage
+        reported = usage is not None and bool(
+            (getattr(usage, "prompt_tokens", 0) or 0) + (getattr(usage, "completion_tokens", 0) or 0)
+        )
+        if not text and not reported:
+            raise self._empty(request, fallback=False)
+        if text:
+            yield TextDelta(text)
+        stop_reason = getattr(choices[0], "finish_reason", None) if choices else None
+        yield Completion(text, await _priced(request, text, usage if reported else None), stop_reason)
+
+    def _failure(self, litellm: Any, exc: Exception) -> ProviderFailure:
+        if isinstance(exc, ProviderFailure):
+            return exc
+        causes = chain(exc)
+        url = self.api_base or _origin(causes)
+        reported = _stream_error(causes)
+        if reported is not None:
+            names = tuple(
+                value if isinstance(value, str) else None
+                for value in (reported.get("code"), reported.get("type"))
+            )
+            detail = str(reported.get("message") or "").strip()[:500]
+            return stream_error_failure(names, detail, url=url, body=reported)
+        # A status the server sent decides first; then what went wrong on the way; then a status
+        # litellm maps an error to (only when nothing under it says more).
+        sent = _status_sent(causes)
+        if sent is None:
+            network = network_failure(exc, url=url, timeout=self.timeout)
+            if network is not None:
+                return network
+            sent = _status_mapped(causes)
+        if sent is not None:
+            status, body, message, holder = sent
+            fields = _error_fields(body)
+            names = (fields.get("code"), fields.get("type"))
+            if any(type(cause).__name__ == "ContextWindowExceededError" for cause in causes):
+                names += ("context_length_exceeded",)  # litellm knows the provider's words for it
+            return http_failure(
+                status,
+                message,
+                url=url,
+                retry_after=parse_retry_after(_headers(causes, holder).get("retry-after")),
+                body=body,
+                names=names,
+            )
+        if any(isinstance(cause, ValueError) for cause in causes):  # a JSON or SSE decoding error
+            return ProviderFailure(
+                "bad_response", f"{host_of(url)} sent a malformed reply ({_clean(exc)})", url=url
+            )
+        innermost = causes[-1]
+        return ProviderFailure("error", f"{type(innermost).__name__}: {_clean(innermost)}", url=url)
+
+
+# -------------------------------------------------------------------------- usage
+
+
+def _usage_reported(response: Any, usage: Any) -> bool:
+    """Whether the provider reported usage in the stream. litellm, asked for usage, makes up counts
+    of its own when the provider sent none, in the same place; the chunks it kept from the provider
+    say which it was."""
+    if usage is None:
+        return False
+    chunks = getattr(response, "chunks", None)
+    if not isinstance(chunks, list):  # not a litellm stream as we know it: take the usage as given
+        return True
+    return any(getattr(chunk, "usage", None) is not None for chunk in chunks)
+
+
+async def _priced(request: ModelRequest, text: str, raw: Any) -> Usage:
+    """The call's usage, priced: as the provider reported it, or (``raw`` None) estimated from the
+    prompt and the reply and marked so."""
+    if raw is None:
+        prompt = "\n".join([request.system or "", *(m.content for m in request.messages)])
+        estimate = Usage(
+            input_tokens=estimate_tokens(prompt), output_tokens=estimate_tokens(text), estimated=True
+        )
+        return await pricing.priced(request.model, estimate)
+    # litellm's own usage record is priced as it is: it is the shape its cost function expects.
+    return await pricing.priced(request.model, _usage(raw), raw=raw)
 
 
 def _usage(raw: Any) -> Usage:
@@ -84,35 +216,120 @@ def _usage(raw: Any) -> Usage:
     )
 
 
-def _headers(exc: Exception) -> Any:
-    for attr in ("litellm_response_headers", "headers"):
-        headers = getattr(exc, attr, None)
+# -------------------------------------------------------------------------- what failed
+
+
+def _is_litellms(exc: BaseException) -> bool:
+    return type(exc).__module__.startswith("litellm")
+
+
+# litellm's exceptions that carry a status no server sent: a connection error, its own timeout (408)
+# and a failure after the stream began are given one whatever happened.
+_INVENTED_STATUS = frozenset({"APIConnectionError", "Timeout", "MidStreamFallbackError"})
+
+
+Sent = tuple[int, Any, str, BaseException]  # status, error body, message, the exception holding them
+
+
+def _status_sent(causes: list[BaseException]) -> Sent | None:
+    """The HTTP error a server sent, from the client library under litellm (its exception keeps
+    the response): status, error body, the server's message."""
+    for exc in causes:
+        if _is_litellms(exc):
+            continue
+        response = getattr(exc, "response", None)
+        status = getattr(exc, "status_code", None)
+        if not isinstance(status, int):
+            status = getattr(response, "status_code", None)
+        if isinstance(status, int) and status >= 400:
+            body = getattr(exc, "body", None)
+            if body is None:
+                body = _json(response)
+            return status, body, _body_message(body) or _clean(exc), exc
+    return None
+
+
+def _status_mapped(causes: list[BaseException]) -> Sent | None:
+    """The status litellm's own exception maps an error to, for providers whose client library's
+    exception is not in the chain; never one of those litellm gives whatever happened."""
+    for exc in causes:
+        status = getattr(exc, "status_code", None)
+        if (
+            _is_litellms(exc)
+            and isinstance(status, int)
+            and status >= 400
+            and not {k.__name__ for k in type(exc).__mro__} & _INVENTED_STATUS
+        ):
+            body = getattr(exc, "body", None)
+            return status, body, _body_message(body) or _clean(exc), exc
+    return None
+
+
+def _json(response: Any) -> Any:
+    try:
+        return response.json()
+    except Exception:  # no response, a body not read (a stream), or not JSON
+        return None
+
+
+def _error_fields(body: Any) -> dict[str, Any]:
+    """The error object of an error body: OpenAI's ``{"error": {...}}`` or the object itself."""
+    if not isinstance(body, dict):
+        return {}
+    inner = body.get("error")
+    return inner if isinstance(inner, dict) else body
+
+
+def _body_message(body: Any) -> str:
+    fields = _error_fields(body)
+    message = fields.get("message")
+    if not isinstance(message, str) and isinstance(body, dict) and isinstance(body.get("error"), str):
+        message = body["error"]
+    return message.strip()[:500] if isinstance(message, str) else ""
+
+
+# "litellm.BadRequestError: ContextWindowExceededError: OpenAIException - ", "Error code: 400 - "
+_PREFIXES = re.compile(r"^(?:(?:litellm\.)?\w+(?:Error|Exception)(?::| -)\s*|Error code: \d+ - )+")
+
+
+def _clean(exc: BaseException) -> str:
+    """An exception's message without the class names litellm puts in front of it."""
+    text = str(getattr(exc, "message", "") or exc).strip()
+    text = _PREFIXES.sub("", text).strip()
+    return text.splitlines()[0][:500] if text else type(exc).__name__
+
+
+def _headers(causes: list[BaseException], holder: BaseException) -> Any:
+    for exc in [holder, *causes]:
+        for attr in ("litellm_response_headers", "headers"):
+            headers = getattr(exc, attr, None)
+            if headers:
+                return headers
+        headers = getattr(getattr(exc, "response", None), "headers", None)
         if headers:
             return headers
-    response = getattr(exc, "response", None)
-    return getattr(response, "headers", None) or {}
+    return {}
 
 
-def _chain(exc: BaseException) -> Iterator[BaseException]:
-    """The exception and those it wraps: litellm's ``original_exception``, causes and contexts."""
-    seen: set[int] = set()
-    todo: list[BaseException | None] = [exc]
-    while todo:
-        current = todo.pop(0)
-        if current is None or id(current) in seen:
+def _origin(causes: list[BaseException]) -> str | None:
+    """Where the request went, from the innermost exception that knows (litellm's own exceptions
+    carry a placeholder request)."""
+    for exc in reversed(causes):
+        if _is_litellms(exc):
             continue
-        seen.add(id(current))
-        yield current
-        original = getattr(current, "original_exception", None)
-        todo += [original if isinstance(original, BaseException) else None]
-        todo += [current.__cause__, current.__context__]
+        url = getattr(getattr(exc, "request", None), "url", None)
+        if url is not None:
+            parts = urlsplit(str(url))
+            if parts.scheme and parts.netloc:
+                return f"{parts.scheme}://{parts.netloc}"
+    return None
 
 
-def _stream_error(exc: Exception) -> dict[str, Any] | None:
+def _stream_error(causes: list[BaseException]) -> dict[str, Any] | None:
     """The error object a provider sent inside a stream (OpenAI's ``data: {"error": {...}}`` chunk),
     if that is what failed: the client library raised it with the object as its body and, the
     HTTP status having been a 200, with no status of its own."""
-    for current in _chain(exc):
+    for current in causes:
         body = getattr(current, "body", None)
         if (
             isinstance(body, dict)
@@ -121,47 +338,3 @@ def _stream_error(exc: Exception) -> dict[str, Any] | None:
         ):
             return body
     return None
-
-
-def _failure(litellm: Any, exc: Exception) -> ProviderFailure:
-    if isinstance(exc, ProviderFailure):
-        return exc
-    reported = _stream_error(exc)
-    if reported is not None:
-        names = [
-            value if isinstance(value, str) else None
-            for value in (reported.get("code"), reported.get("type"))
-        ]
-        label = next((name for name in names if name), "an error")
-        detail = str(reported.get("message") or "").strip()[:500]
-        return ProviderFailure(kind_from_error_type(*names), f"the stream reported {label}: {detail}")
-    # A failure after the stream began comes wrapped (MidStreamFallbackError); what it wraps says
-    # what went wrong (a rate limit, a dropped connection, ...).
-    mid_stream = getattr(getattr(litellm, "exceptions", None), "MidStreamFallbackError", None)
-    if mid_stream is not None and isinstance(exc, mid_stream):
-        original = getattr(exc, "original_exception", None)
-        if isinstance(original, Exception):
-            exc = original
-    message = (
-        str(getattr(exc, "message", "") or exc).strip().splitlines()[0][:500]
-        if str(exc)
-        else type(exc).__name__
-    )
-    if isinstance(exc, litellm.Timeout):
-        return ProviderFailure("timeout", "no reply in time")
-    if isinstance(exc, litellm.APIConnectionError):
-        return ProviderFailure("connection", f"connection failed: {message}")
-    status = getattr(exc, "status_code", None)
-    if isinstance(status, int) and status >= 400:
-        retry_after = parse_retry_after(_headers(exc).get("retry-after"))
-        return ProviderFailure(
-            kind_from_status(status), f"HTTP {status}: {message}", retry_after=retry_after, status=status
-        )
-    if isinstance(exc, (litellm.BadRequestError,)):
-        return ProviderFailure("error", message)
-    if isinstance(exc, ValueError):
-        return ProviderFailure("bad_response", f"the provider sent a malformed reply ({message})")
-    name = type(exc).__module__
-    if name.startswith(("httpx", "httpcore", "aiohttp")):
-        return ProviderFailure("connection", f"the connection dropped mid-reply ({type(exc).__name__})")
-    return ProviderFailure("error", f"{type(exc).__name__}: {message}")

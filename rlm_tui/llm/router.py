@@ -1,15 +1,42 @@
 """The model client the app uses: routes anthropic/* to the Anthropic SDK and everything else to
 litellm, with retries. The root model and the sub-model may each have their own API base; with
 only the root's set, a sub-call of the root model's provider uses it too (a key for that endpoint
-is never sent to the provider's public one)."""
+is never sent to the provider's public one).
+
+It also knows each model's limits and counts prompts in its tokens (see ``llm.limits``): both once
+per model and endpoint, then remembered. ``learn`` takes a window a server named in an error.
+"""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
+from types import EllipsisType
 from typing import Any
 
-from rlm_tui.llm import pricing
-from rlm_tui.llm.base import Completion, ModelRequest, TextDelta
+from rlm_tui.errors import ContextWindowError
+from rlm_tui.llm import litellm_loader, pricing
+from rlm_tui.llm.base import Completion, Message, ModelLimits, ModelRequest, TextDelta, TokenCount
+from rlm_tui.llm.limits import (
+    ASK_AGAIN_AFTER,
+    LEARNED,
+    PROBE_TIMEOUT,
+    ConfiguredLimits,
+    Endpoint,
+    LitellmTokenizer,
+    Remembered,
+    Resolved,
+    TokenCounter,
+    Tokenizer,
+    litellm_counts_exactly,
+    llama_cpp_python_tokenizer,
+    llama_cpp_tokenizer,
+    probe,
+    resolve,
+    served_name,
+    server_root,
+    vllm_tokenizer,
+)
 from rlm_tui.llm.models import provider_of
 from rlm_tui.llm.retry import RetryPolicy, stream_with_retries
 
@@ -23,6 +50,8 @@ class ModelRouter:
         root_model: str | None = None,
         policy: RetryPolicy | None = None,
         timeout: float = 600.0,
+        limits: ConfiguredLimits | None = None,
+        probe_timeout: float = PROBE_TIMEOUT,
     ) -> None:
         self.api_base = api_base
         self.sub_api_base = sub_api_base
@@ -30,7 +59,20 @@ class ModelRouter:
         self.root_model = root_model
         self.policy = policy or RetryPolicy()
         self.timeout = timeout
+        self.configured = limits or ConfiguredLimits()
+        self.probe_timeout = probe_timeout
         self._backends: dict[tuple[str, str | None], Any] = {}
+        # (api base, model) -> what the server said; a server that answered nothing is asked again
+        self._endpoints: Remembered[tuple[str, str], Endpoint] = Remembered(
+            self._probe, lambda said: None if said.answered else ASK_AGAIN_AFTER
+        )
+        # (model, api base) -> its limits; (model, api base) -> a window a server named in an error
+        self._resolved: Remembered[tuple[str, str | None], Resolved] = Remembered(
+            self._resolve, lambda found: None if found.settled else ASK_AGAIN_AFTER
+        )
+        self._learned: dict[tuple[str, str | None], int] = {}
+        self._counters: dict[tuple[str, str | None], TokenCounter] = {}
+        self._tokenizers: dict[tuple[str, str | None], list[Tokenizer]] = {}
         if root_model is not None and not root_model.startswith("anthropic/"):
             # The root model's calls go through litellm, whose import takes seconds: start it now,
             # in the background. (An Anthropic call starts it itself, once its request is out.)
@@ -63,11 +105,112 @@ class ModelRouter:
                 self._backends[key] = LiteLLMBackend(api_base=base, timeout=self.timeout)
         return self._backends[key]
 
-    def stream(self, request: ModelRequest) -> AsyncIterator[TextDelta | Completion]:
+    async def stream(self, request: ModelRequest) -> AsyncIterator[TextDelta | Completion]:
         backend = self._backend(request)
-        return stream_with_retries(lambda: backend.stream(request), request, self.policy)
+        try:
+            async for item in stream_with_retries(lambda: backend.stream(request), request, self.policy):
+                yield item
+        except ContextWindowError as exc:  # the server named its window: every later call knows it
+            if exc.window:
+                self.learn(request.model, exc.window, api_base=self.base_for(request))
+            raise
 
-    def context_window(self, model: str) -> int | None:
-        # Asked before sub-calls, which come from the root model's code: its first call has been
-        # priced by then, so litellm is imported and this does not wait for it.
-        return pricing.context_window(model)
+    # -- limits and token counts ---------------------------------------------------------------
+
+    def endpoint_for(self, model: str) -> str | None:
+        """The API base ``model``'s calls go to: the root model's for the root model (or while no
+        root model is known), else as ``base_for`` sends a sub-call."""
+        if self.root_model is None or model == self.root_model:
+            return _normal(self.api_base)
+        if self.sub_api_base:
+            return _normal(self.sub_api_base)
+        if provider_of(model) == provider_of(self.root_model):
+            return _normal(self.api_base)
+        return None
+
+    async def limits(self, model: str) -> ModelLimits:
+        return (await self.resolve(model)).limits
+
+    async def resolve(self, model: str) -> Resolved:
+        """``model``'s limits, each with where it came from (config, the endpoint, litellm's map, a
+        server's error): worked out once per model and endpoint, then remembered."""
+        base = self.endpoint_for(model)
+        found = await self._resolved.get((model, base))
+        learned = self._learned.get((model, base))
+        if learned is not None:
+            found = replace(found, context_window=learned, window_source=LEARNED)
+        return found
+
+    def learn(self, model: str, window: int, api_base: str | EllipsisType | None = ...) -> None:
+        """Remember the window a server named when it refused a prompt (llama.cpp: "exceed context
+        window of 512"; ``ProviderFailure.window``): from now on ``limits(model)`` says it, as
+        "learned from the server's error", over the config and everything else (the server is the
+        one that enforces it). ``api_base`` is where that call went; by default, where this router
+        sends ``model``."""
+        if isinstance(window, bool) or not isinstance(window, int) or window < 1:
+            return
+        base = self.endpoint_for(model) if api_base is ... else _normal(api_base)
+        self._learned[(model, base)] = window
+
+    async def _resolve(self, key: tuple[str, str | None]) -> Resolved:
+        model, base = key
+        endpoint = None
+        if base is not None:
+
+            async def endpoint() -> Endpoint:
+                return await self._endpoints.get((base, model))
+
+        try:
+            return await resolve(model, self.configured.of(model), endpoint)
+        except Exception:  # never fatal: an unknown window is said as unknown
+            return Resolved(settled=False)
+
+    async def _probe(self, key: tuple[str, str]) -> Endpoint:
+        base, model = key
+        return await probe(base, model, timeout=self.probe_timeout)
+
+    async def count_tokens(self, model: str, system: str | None, messages: list[Message]) -> TokenCount:
+        """The prompt in the model's tokens: its server's tokenizer, else litellm's where it counts
+        with the model's own, else a generous estimate (see ``llm.limits.TokenCounter``)."""
+        key = (model, self.endpoint_for(model))
+        counter = self._counters.get(key)
+        if counter is None:
+            counter = self._counters[key] = TokenCounter(lambda: self._tokenizers_for(*key))
+        window = (await self.resolve(model)).context_window
+        return await counter.count(system, messages, window)
+
+    async def _tokenizers_for(self, model: str, base: str | None) -> list[Tokenizer]:
+        """The tokenizers that can count ``model`` at ``base``, best first; chosen once (again
+        after a while if the server did not answer)."""
+        key = (model, base)
+        chosen = self._tokenizers.get(key)
+        if chosen is not None:
+            return chosen
+        found: list[Tokenizer] = []
+        answered, identified = True, False
+        if base is not None:
+            said = await self._endpoints.get((base, model))
+            answered, identified = said.answered, said.server is not None
+            root, name = server_root(base), said.model_id or served_name(model)
+            if said.server == "llama.cpp":
+                found.append(llama_cpp_tokenizer(root))
+            elif said.server == "vllm":
+                found.append(vllm_tokenizer(root, name))
+            elif said.server is None and said.answered:
+                # a server that said nothing of itself: llama-cpp-python's has this (tried once)
+                found.append(llama_cpp_python_tokenizer(root, served_name(model)))
+        # litellm counts by the model's name; a local server that said what it is serves its own
+        if provider_of(model) != "anthropic" and not identified:
+            try:
+                litellm = await litellm_loader.get()
+            except Exception:
+                litellm = None
+            if litellm is not None and litellm_counts_exactly(litellm, model):
+                found.append(LitellmTokenizer(litellm, model))
+        if answered:  # else: chosen again on the next count, once the server may be up
+            self._tokenizers[key] = found
+        return found
+
+
+def _normal(base: str | None) -> str | None:
+    return base.rstrip("/") if base else None

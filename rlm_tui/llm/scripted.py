@@ -13,7 +13,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from rlm_tui.errors import ProviderError
-from rlm_tui.llm.base import Completion, ModelRequest, TextDelta, Usage, estimate_tokens
+from rlm_tui.llm.base import (
+    Completion,
+    Message,
+    ModelLimits,
+    ModelRequest,
+    TextDelta,
+    TokenCount,
+    Usage,
+    estimate_tokens,
+)
 
 
 @dataclass(frozen=True)
@@ -22,6 +31,8 @@ class Reply:
     delay: float = 0.0
     usage: Usage | None = None
     error: str | None = None  # raise ProviderError(error) instead of answering
+    error_kind: str = "error"  # the ProviderError's kind
+    stop_reason: str = "end_turn"  # "max_tokens": the reply was cut at the output limit
     chunk_chars: int = 64
     chunk_delay: float = 0.0  # seconds between deltas: a model streaming at a given speed
 
@@ -42,8 +53,13 @@ class ScriptedClient:
         self.price_per_token = price_per_token
         self.requests: list[ModelRequest] = []
 
-    def context_window(self, model: str) -> int | None:
-        return self.windows.get(model)
+    async def limits(self, model: str) -> ModelLimits:
+        window = self.windows.get(model)
+        return ModelLimits(window, None, "config" if window else "unknown")
+
+    async def count_tokens(self, model: str, system: str | None, messages: list[Message]) -> TokenCount:
+        text = (system or "") + "".join(m.content for m in messages)
+        return TokenCount(estimate_tokens(text), exact=False)
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[TextDelta | Completion]:
         self.requests.append(request)
@@ -55,7 +71,7 @@ class ScriptedClient:
         if reply.delay:
             await asyncio.sleep(reply.delay)
         if reply.error:
-            raise ProviderError(reply.error, model=request.model)
+            raise ProviderError(reply.error, kind=reply.error_kind, model=request.model)  # type: ignore[arg-type]
         for i in range(0, len(reply.text), reply.chunk_chars):
             if reply.chunk_delay and i:
                 await asyncio.sleep(reply.chunk_delay)
@@ -66,7 +82,7 @@ class ScriptedClient:
             tin, tout = estimate_tokens(prompt), estimate_tokens(reply.text)
             cost = None if self.price_per_token is None else (tin + tout) * self.price_per_token
             usage = Usage(input_tokens=tin, output_tokens=tout, cost_usd=cost)
-        yield Completion(reply.text, usage, "end_turn")
+        yield Completion(reply.text, usage, reply.stop_reason)
 
 
 def sequence(replies: Iterable[Any]) -> Callable[[], Any]:

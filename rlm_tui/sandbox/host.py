@@ -129,9 +129,15 @@ class Worker:
         timeout: float | None = None,
         **fields: Any,
     ) -> dict[str, Any]:
-        """A request to a worker known to be alive (during a restart): no restart loop."""
+        """A request to a worker known to be alive (during a restart): no restart loop. One that
+        does not answer in time is killed: the caller sees WorkerDied."""
         _, fut = await self._request(op, blobs, **fields)
-        msg, _ = await asyncio.wait_for(fut, timeout or self.settings.control_timeout)
+        limit = timeout or self.settings.control_timeout
+        try:
+            msg, _ = await asyncio.wait_for(fut, limit)
+        except TimeoutError:
+            await self._kill()
+            raise WorkerDied(f"the worker did not answer a {op} request in {limit:g} s") from None
         if not msg.get("ok"):
             raise WorkerRefused(msg.get("error", f"{op} failed"))
         return msg
@@ -276,7 +282,7 @@ class Worker:
     async def set_pickled(self, name: str, blob: bytes) -> None:
         """Set ``context`` from a pickle made by another worker (a child RLM's argument)."""
         if name != "context":
-            raise ValueError("only `context` can be set from another worker's pickle")
+            raise WorkerRefused("only `context` can be set from another worker's pickle")
         self._data.context = ("pickle", blob)
         await self._call(protocol.SET_VARS, [blob], values={}, pickled=[name])
 
@@ -297,7 +303,7 @@ class Worker:
     async def use_file_as_context(self, name: str) -> None:
         """Make an attached file ``context`` again (without reading it a second time)."""
         if name not in self._data.files:
-            raise ValueError(f"no attached file named {name!r}")
+            raise WorkerRefused(f"no attached file named {name!r}")
         self._data.context = ("file", name)
         await self._call(protocol.SET_VARS, values={}, context_file=name)
 

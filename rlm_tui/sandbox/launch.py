@@ -51,10 +51,19 @@ async def launch(workdir: Path, settings: SandboxSettings, isolation: Isolation)
         raise WorkerStartError(f"the REPL worker could not be started: {exc.strerror or exc}") from None
     finally:
         child.close()
-    reader, writer = await asyncio.open_unix_connection(sock=parent)
+    try:
+        reader, writer = await asyncio.open_unix_connection(sock=parent)
+    except BaseException:
+        await kill(proc)
+        parent.close()
+        raise
     try:
         msg, _ = await asyncio.wait_for(protocol.recv_stream(reader), settings.start_timeout)
-    except (asyncio.IncompleteReadError, TimeoutError, ConnectionError, ValueError) as exc:
+    except BaseException as exc:
+        if not isinstance(exc, asyncio.IncompleteReadError | TimeoutError | ConnectionError | ValueError):
+            await kill(proc)  # cancelled while it starts (the user quit): nothing outlives us
+            writer.close()
+            raise
         err = b""
         with contextlib.suppress(Exception):
             proc.kill()

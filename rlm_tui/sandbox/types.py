@@ -6,11 +6,10 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
+from rlm_tui.events import CellStatus
 from rlm_tui.sandbox.truncate import truncate_for_model
-
-CellStatus = Literal["ok", "error", "timeout", "interrupted", "crashed"]
 
 
 class SubCallRejected(Exception):

@@ -13,7 +13,7 @@ from typing import Any, Literal
 from rlm_tui.errors import UsageError
 from rlm_tui.events import Event
 from rlm_tui.events.fold import TurnRecord, fold_turns
-from rlm_tui.services.runtime import open_store
+from rlm_tui.services.runtime import open_store, sessions_root
 from rlm_tui.store.sessions import SearchHit, SessionRow, Store
 
 __all__ = ["Catalog", "SearchHit", "SessionRow", "title_from"]
@@ -93,8 +93,13 @@ class Catalog:
 
     @staticmethod
     def _remove_folder(workdir: str | os.PathLike | None) -> None:
-        if workdir and Path(workdir).is_dir():
-            shutil.rmtree(workdir, ignore_errors=True)
+        """A session's own folder, and nothing else: a path the database holds that is not inside
+        the sessions folder (a damaged or edited database) is left alone."""
+        if not workdir:
+            return
+        folder, sessions = Path(workdir).resolve(), sessions_root().resolve()
+        if folder.parent == sessions and folder.is_dir() and not Path(workdir).is_symlink():
+            shutil.rmtree(folder, ignore_errors=True)
 
     # -- exporting ---------------------------------------------------------------------------
 
@@ -105,8 +110,13 @@ class Catalog:
 
         return to_markdown(self.store, session_id) if fmt == "md" else to_jsonl(self.store, session_id)
 
-    def export(self, session_id: str, fmt: ExportFormat, path: str | os.PathLike | None = None) -> Path:
-        """Write the export to ``path`` (default: ``rlm-ID.md`` / ``.jsonl`` in the current folder)."""
+    def export(
+        self, session_id: str, fmt: ExportFormat | None = None, path: str | os.PathLike | None = None
+    ) -> Path:
+        """Write the export to ``path`` (default: ``rlm-ID.md`` / ``.jsonl`` in the current folder).
+        Without a format, a path ending in .jsonl is the rlm log format, anything else Markdown."""
+        if fmt is None:
+            fmt = "jsonl" if path is not None and str(path).strip().endswith(".jsonl") else "md"
         target = Path(path).expanduser() if path else Path.cwd() / f"rlm-{session_id}.{SUFFIX[fmt]}"
         text = self.export_text(session_id, fmt)
         try:

@@ -23,7 +23,7 @@ from rlm_tui.sandbox.host import Worker
 from rlm_tui.sandbox.snapshot import Snapshot
 from rlm_tui.services.runtime import engine_settings, session_dir
 from rlm_tui.store.recorder import Recorder
-from rlm_tui.store.sessions import FileRef, Store
+from rlm_tui.store.sessions import FileRef, Store, StoredSnapshot
 
 
 @dataclass
@@ -68,85 +68,38 @@ async def open_session(
     *,
     session_id: str | None = None,
 ) -> Opened:
-    """Start a new session (session_id None) or resume a recorded one (id or unique prefix)."""
+    """Start a new session (session_id None) or resume a recorded one (id or unique prefix). Any
+    failure on the way leaves nothing behind: the recorder is unsubscribed, the REPL closed, and a
+    new session's row and folder removed."""
+    sid = store.resolve(session_id) if session_id is not None else None
     recorder = Recorder(store.db)
     detach = bus.subscribe(recorder)
-    settings = engine_settings(config)
-    if session_id is None:
-        new_id = new_session_id()
-        workdir = session_dir(new_id)
-        recorder.register_session(new_id, str(workdir))
-        session = Session(
-            settings,
-            client,
-            bus,
-            repl_factory=Worker,
-            session_id=new_id,
-            workdir=workdir,
-            snapshot_sink=functools.partial(recorder.save_snapshot, new_id),
-        )
-        try:
-            await session.start()
-        except BaseException:
-            detach()
-            await session.close()
-            store.delete(new_id)  # a session that never opened leaves nothing behind
-            shutil.rmtree(workdir, ignore_errors=True)
-            raise
-        return Opened(session, recorder, resumed=False, detach=detach)
-
-    sid = store.resolve(session_id)
-    row = store.get(sid)
-    workdir = Path(row.workdir) if row.workdir else session_dir(sid)
-    workdir.mkdir(parents=True, exist_ok=True)
-    recorder.register_session(sid, str(workdir))
-    state = SessionState(history=store.history(sid), turns=store.turn_count(sid))
-    session = Session(
-        settings,
-        client,
-        bus,
-        repl_factory=Worker,
-        session_id=sid,
-        workdir=workdir,
-        state=state,
-        snapshot_sink=functools.partial(recorder.save_snapshot, sid),
-    )
-    stored = store.snapshot(sid)
-    opened = Opened(session, recorder, resumed=True, detach=detach)
+    new_id = new_session_id() if sid is None else None
+    session: Session | None = None
     try:
-        failed = await session.start(Snapshot(stored.blobs, stored.skipped) if stored else None)
+        if new_id is not None:
+            workdir = session_dir(new_id)
+            recorder.register_session(new_id, str(workdir))
+            session = _session(config, client, bus, recorder, new_id, workdir, SessionState())
+            await session.start()
+            return Opened(session, recorder, resumed=False, detach=detach)
+        assert sid is not None
+        row = store.get(sid)
+        workdir = Path(row.workdir) if row.workdir else session_dir(sid)
+        workdir.mkdir(parents=True, exist_ok=True)
+        recorder.register_session(sid, str(workdir))
+        state = SessionState(history=store.history(sid), turns=store.turn_count(sid))
+        session = _session(config, client, bus, recorder, sid, workdir, state)
+        opened = Opened(session, recorder, resumed=True, detach=detach)
+        await _restore(opened, store.snapshot(sid))
     except BaseException:
         detach()
-        await session.close()
+        if session is not None:
+            await session.close()
+        if new_id is not None:  # a session that never opened leaves nothing behind
+            store.delete(new_id)
+            shutil.rmtree(session_dir(new_id), ignore_errors=True)
         raise
-    for name, reason in failed.items():
-        opened.notices.append(("sandbox", f"variable {name} could not be restored: {reason}"))
-    if stored is not None:
-        for name, reason in stored.skipped.items():
-            opened.notices.append(("sandbox", f"variable {name} was not saved with the session: {reason}"))
-        loaded = set()
-        for ref in stored.files:  # in the order they were attached; `context` is set after
-            problem = file_problem(ref)
-            if problem is None:
-                await session.attach(ref.path, ref.name, as_context=False)
-                loaded.add(ref.name)
-            else:
-                opened.notices.append(
-                    (
-                        "file_changed",
-                        f"{problem}; it was not reloaded (attach it again to use the current file)",
-                    )
-                )
-                session.notes_for_model.append(
-                    f"the attached {ref.name!r} ({ref.path}) changed or vanished since the last turn, so it is "
-                    "not in `files` (nor `context`); the user can attach it again"
-                )
-        if stored.context is not None:
-            kind, value = stored.context
-            if kind == "text":
-                await session.set_context_text(value, f"a long user message ({len(value):,} chars)")
-            elif value in loaded:
-                await session.set_context_file(value)
     turn = state.turns  # notices belong to the last turn: resuming alone starts no new one
     for kind, message in opened.notices:
         bus(
@@ -155,3 +108,56 @@ async def open_session(
             )
         )
     return opened
+
+
+def _session(
+    config: Config,
+    client: ModelClient,
+    bus: EventBus,
+    recorder: Recorder,
+    session_id: str,
+    workdir: Path,
+    state: SessionState,
+) -> Session:
+    return Session(
+        engine_settings(config),
+        client,
+        bus,
+        repl_factory=Worker,
+        session_id=session_id,
+        workdir=workdir,
+        state=state,
+        snapshot_sink=functools.partial(recorder.save_snapshot, session_id),
+    )
+
+
+async def _restore(opened: Opened, stored: StoredSnapshot | None) -> None:
+    """A resumed session's REPL as it was after its last turn: variables, files, ``context``."""
+    session = opened.session
+    failed = await session.start(Snapshot(stored.blobs, stored.skipped) if stored else None)
+    for name, reason in failed.items():
+        opened.notices.append(("sandbox", f"variable {name} could not be restored: {reason}"))
+    if stored is None:
+        return
+    for name, reason in stored.skipped.items():
+        opened.notices.append(("sandbox", f"variable {name} was not saved with the session: {reason}"))
+    loaded = set()
+    for ref in stored.files:  # in the order they were attached; `context` is set after
+        problem = file_problem(ref)
+        if problem is None:
+            await session.attach(ref.path, ref.name, as_context=False)
+            loaded.add(ref.name)
+            continue
+        opened.notices.append(
+            ("file_changed", f"{problem}; it was not reloaded (attach it again to use the current file)")
+        )
+        session.notes_for_model.append(
+            f"the attached {ref.name!r} ({ref.path}) changed or vanished since the last turn, so it is "
+            "not in `files` (nor `context`); the user can attach it again"
+        )
+    if stored.context is not None:
+        kind, value = stored.context
+        if kind == "text":
+            await session.set_context_text(value, f"a long user message ({len(value):,} chars)")
+        elif value in loaded:
+            await session.set_context_file(value)

@@ -61,15 +61,47 @@ def model_problem(model: str) -> str | None:
 
 
 def make_router(config: Config) -> Any:  # -> ModelRouter
+    """The model client, with the windows and output limits the config sets (each model's own
+    table, the flat settings for every other model), each with where it was set."""
+    from rlm_tui.config.settings import model_key
+    from rlm_tui.llm.limits import Configured, ConfiguredLimits, Setting
     from rlm_tui.llm.retry import RetryPolicy
     from rlm_tui.llm.router import ModelRouter
 
+    def said(key: str) -> str:  # file /x/config.toml:12 -> config file:12
+        origin = config.source(key)
+        if origin.startswith("file "):
+            line = origin.rsplit(":", 1)[-1]
+            return f"config file:{line}" if line.isdigit() else "config file"
+        return origin
+
+    def limits(window: int | None, output: int | None, window_key: str, output_key: str) -> Configured:
+        return Configured(
+            None if window is None else Setting(window, said(window_key)),
+            None if output is None else Setting(output, said(output_key)),
+        )
+
+    configured = ConfiguredLimits(
+        default=limits(
+            config.context_window, config.max_output_tokens, "context_window", "max_output_tokens"
+        ),
+        models={
+            model: limits(
+                table.context_window,
+                table.max_output_tokens,
+                model_key(model, "context_window"),
+                model_key(model, "max_output_tokens"),
+            )
+            for model, table in config.models.items()
+        },
+    )
     return ModelRouter(
         api_base=config.api_base,
         sub_api_base=config.sub_api_base,
         root_model=config.model,
         policy=RetryPolicy(max_retries=config.max_retries, base_delay=config.retry_base_delay),
         timeout=config.request_timeout,
+        limits=configured,
     )
 
 
@@ -92,8 +124,13 @@ def preload_clients(config: Config, *, wait: bool = False) -> None:
         threading.Thread(target=load, name="import-clients", daemon=True).start()
 
 
+def sessions_root() -> Path:
+    """Where every session's own folder lives."""
+    return data_dir() / "sessions"
+
+
 def session_dir(session_id: str) -> Path:
-    path = data_dir() / "sessions" / session_id
+    path = sessions_root() / session_id
     path.mkdir(parents=True, exist_ok=True)
     return path
 

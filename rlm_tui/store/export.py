@@ -7,6 +7,7 @@ import json
 from datetime import datetime
 from typing import Any
 
+from rlm_tui.events import input_tokens, limit_name
 from rlm_tui.events.fold import SubCallRecord, TurnRecord, fold_turns
 from rlm_tui.store.sessions import SessionRow, Store
 
@@ -47,10 +48,19 @@ def to_markdown(store: Store, session_id: str) -> str:
                 if cell.calls:
                     out += [f"{len(cell.calls)} sub-call(s).", ""]
                 out += ["</details>", ""]
+        for compaction in turn.compactions:
+            span = ", ".join(str(i) for i in compaction.iterations)
+            out += [
+                f"_The prompt was compacted to fit the {compaction.window:,}-token window: iterations {span} "
+                f"were replaced by a summary ({compaction.tokens_before:,} → {compaction.tokens_after:,} tokens)._",
+                "",
+            ]
         answer = turn.answer if turn.answer is not None else f"_(no answer: the turn was {turn.outcome})_"
         out += ["**Answer**", "", answer.strip(), ""]
         if turn.stopped_by:
-            out += [f"_Stopped by the {turn.stopped_by} limit._", ""]
+            out += [f"_Stopped by the {limit_name(turn.stopped_by)}._", ""]
+        if (turn.usage or {}).get("estimated"):
+            out += ["_Some token counts of this turn are estimates: the provider reported none._", ""]
     return "\n".join(out).rstrip() + "\n"
 
 
@@ -72,7 +82,7 @@ def _rlm_call(call: SubCallRecord) -> dict[str, Any]:
     usage = call.usage or {}
     summary: dict[str, Any] = {
         "total_calls": 1,
-        "total_input_tokens": int(usage.get("input_tokens", 0)) + int(usage.get("cache_read_tokens", 0)),
+        "total_input_tokens": input_tokens(usage),
         "total_output_tokens": int(usage.get("output_tokens", 0)),
     }
     if call.cost is not None:

@@ -10,12 +10,11 @@ from typing import Any
 
 import sqlite_utils
 
-from rlm_tui.events import Event
+from rlm_tui.events import Event, ModelDelta
 from rlm_tui.store import derive
 from rlm_tui.store.migrations import transaction
 
 COMMON = ("session_id", "turn", "node_id", "parent_id", "t", "type")
-SKIPPED = frozenset({"ModelDelta"})
 FILE_PREFIX = "file:"  # snapshot rows of files and host data must not collide with variable names
 CONTEXT_ROW = "host:context"
 
@@ -30,7 +29,7 @@ class Recorder:
         self.conn = db.conn
 
     def __call__(self, event: Event) -> None:
-        if event.event_type in SKIPPED:
+        if isinstance(event, ModelDelta):  # token deltas are not kept: the finished text is
             return
         data = event.to_dict()
         body = {k: v for k, v in data.items() if k not in COMMON}
@@ -47,9 +46,7 @@ class Recorder:
                     _dumps(body),
                 ),
             )
-            derive.apply(
-                self.conn, event.event_type, event.session_id, event.turn, event.node_id, event.t, body
-            )
+            derive.apply(self.conn, event)
 
     def register_session(self, session_id: str, workdir: str) -> None:
         """Note a session's folder before its first turn (the row is completed by TurnStarted)."""

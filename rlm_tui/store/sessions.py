@@ -3,20 +3,23 @@ fork, rename, delete."""
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 import re
+import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import sqlite_utils
 
-from rlm_tui.errors import UnknownSession, UsageError
-from rlm_tui.events import Event, event_from_dict, turn_outcome_text
+from rlm_tui.errors import StoreError, UnknownSession, UsageError
+from rlm_tui.events import EVENT_TYPES, Event, event_from_dict, turn_outcome_text
 from rlm_tui.store import derive
-from rlm_tui.store.database import open_db
+from rlm_tui.store.database import open_db, unusable
 from rlm_tui.store.migrations import transaction
 from rlm_tui.store.recorder import FILE_PREFIX
 
@@ -107,6 +110,38 @@ def _row(values: tuple) -> SessionRow:
     )
 
 
+def _store_errors(cls: type) -> type:
+    """Every public method of the store raises StoreError (one line, naming the file) for a
+    database that fails under it (damaged, locked past its timeout, on a full disk)."""
+
+    def guard(fn: Callable[..., Any]) -> Callable[..., Any]:
+        if inspect.isgeneratorfunction(fn):
+
+            @functools.wraps(fn)
+            def rows(self: Store, *args: Any, **kwargs: Any) -> Iterator[Any]:
+                try:
+                    yield from fn(self, *args, **kwargs)
+                except sqlite3.Error as exc:
+                    raise StoreError(unusable(self.path, exc)) from None
+
+            return rows
+
+        @functools.wraps(fn)
+        def call(self: Store, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return fn(self, *args, **kwargs)
+            except sqlite3.Error as exc:
+                raise StoreError(unusable(self.path, exc)) from None
+
+        return call
+
+    for name, fn in list(vars(cls).items()):
+        if inspect.isfunction(fn) and not name.startswith("_"):
+            setattr(cls, name, guard(fn))
+    return cls
+
+
+@_store_errors
 class Store:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -193,7 +228,10 @@ class Store:
             yield row
 
     def events(self, session_id: str, turn: int | None = None) -> list[Event]:
-        return [event_from_dict(row) for row in self.event_rows(session_id, turn)]
+        """The session's events; kinds this build does not know (a newer one wrote them) are left out."""
+        return [
+            event_from_dict(row) for row in self.event_rows(session_id, turn) if row["type"] in EVENT_TYPES
+        ]
 
     def turn_count(self, session_id: str) -> int:
         row = self.conn.execute(
@@ -312,7 +350,8 @@ class Store:
                     "INSERT INTO events (session_id, turn, node_id, parent_id, type, t, data) VALUES (?, ?, ?, ?, ?, ?, ?)",
                     (new_id, t_turn, node, parent, kind, t, data),
                 )
-                derive.apply(self.conn, kind, new_id, t_turn, node, t, json.loads(data))
+                row = {**json.loads(data), "session_id": new_id, "turn": t_turn, "node_id": node}
+                derive.apply(self.conn, event_from_dict({**row, "parent_id": parent, "type": kind, "t": t}))
             self.conn.execute(
                 "INSERT INTO snapshots (session_id, turn, name, kind, blob, meta, blob_hash) "
                 "SELECT ?, turn, name, kind, blob, meta, blob_hash FROM snapshots WHERE session_id = ? AND turn <= ?",

@@ -12,6 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from rlm_tui.errors import UsageError
 from rlm_tui.events import (
     EVENT_TYPES,
     AnswerReady,
@@ -31,8 +32,8 @@ from rlm_tui.events import (
 from rlm_tui.trajectories import fast_rlm, official_rlm
 
 
-class LogFormatError(ValueError):
-    pass
+class LogFormatError(UsageError):
+    """A file that is not a log format rlm knows (or not a text file at all)."""
 
 
 def _epoch(stamp: str | None, default: float = 0.0) -> float:
@@ -238,7 +239,7 @@ def from_fast_rlm(log: fast_rlm.Log, session_id: str) -> list[Event]:
     events: list[Event] = [
         TurnStarted(
             **base,
-            node_id="t1",
+            node_id=nodes.turn(1),
             parent_id=None,
             t=first,
             user_message=message,
@@ -246,10 +247,12 @@ def from_fast_rlm(log: fast_rlm.Log, session_id: str) -> list[Event]:
             sub_model="fast-rlm/sub",
         )
     ]
-    _fast_run(log, root, "t1", base, events)
+    _fast_run(log, root, nodes.turn(1), base, events)
     last = _epoch(root.steps[-1].time if root.steps else "", first)
     if root.has_final:
-        events.append(AnswerReady(**base, node_id="t1", parent_id=None, t=last, answer=_text(root.final)))
+        events.append(
+            AnswerReady(**base, node_id=nodes.turn(1), parent_id=None, t=last, answer=_text(root.final))
+        )
     usage = {"input_tokens": 0, "output_tokens": 0, "cost_usd": 0.0}
     for run in log.runs.values():
         for step in run.steps:
@@ -259,7 +262,7 @@ def from_fast_rlm(log: fast_rlm.Log, session_id: str) -> list[Event]:
     events.append(
         TurnFinished(
             **base,
-            node_id="t1",
+            node_id=nodes.turn(1),
             parent_id=None,
             t=last,
             status="ok" if root.has_final else "stopped",

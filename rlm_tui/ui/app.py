@@ -164,7 +164,7 @@ class RLMApp(App):
         chat = self.chat
         try:
             info, events = await self.workspace.recorded_events(session_id)
-        except LookupError as exc:
+        except RlmError as exc:
             await chat.chat.add_notice(f"✗ {exc}", error=True)
             return
         chat.pump.paused = True  # events of the resumed REPL's start come after the recorded ones
@@ -188,7 +188,11 @@ class RLMApp(App):
         if self.workspace.busy:  # the running turn's events would be drawn into the other session
             self.notify("A turn is running: wait for it or cancel it (Esc) first.", severity="warning")
             return
-        info, events = await self.workspace.recorded_events(session_id)
+        try:
+            info, events = await self.workspace.recorded_events(session_id)
+        except RlmError as exc:
+            await chat.chat.add_notice(f"✗ {exc}", error=True)
+            return
         await chat.show_recorded(events, f"rlm-tui · {info.title or info.id} (read-only)")
         chat.set_read_only(info.id)
 

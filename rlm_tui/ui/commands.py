@@ -88,15 +88,15 @@ async def _fork(screen: Any, args: list[str]) -> None:
 
 async def _export(screen: Any, args: list[str]) -> None:
     session_id, _ = _shown_session(screen)
-    fmt, path = "md", None
+    fmt = None
     if args and args[0] in ("md", "jsonl"):
         fmt, args = args[0], args[1:]
     elif args and "." not in args[0] and "/" not in args[0]:
         raise UsageError(f"the format is md or jsonl, not {args[0]!r} (usage: /export [md|jsonl] [PATH])")
-    if args:
-        path = args[0]
-        fmt = "jsonl" if path.endswith(".jsonl") else fmt
-    target = screen.workspace.catalog.export(session_id, fmt, path)
+    path = args[0] if args else None
+    target = screen.workspace.catalog.export(
+        session_id, None if path and path.endswith(".jsonl") else fmt, path
+    )
     await screen.chat.add_notice(f"exported to {target}")
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import mimetypes
 from pathlib import Path
 
+from rlm_tui.errors import AttachmentError
+
 _TRAILING = ".,;:!?)]}'\""
 _DATA_SUFFIXES = {".log", ".jsonl", ".ndjson", ".parquet", ".toml", ".yaml", ".yml", ".tsv", ".ipynb"}
 
@@ -34,5 +36,5 @@ def attachments_in(text: str) -> list[str]:
         elif bare and Path(bare).expanduser().exists():
             paths.append(bare)
         elif bare and _looks_like_a_file(bare):
-            raise FileNotFoundError(f"no such file: {bare} (the message was not sent)")
+            raise AttachmentError(f"no such file: {bare} (the message was not sent)")
     return list(dict.fromkeys(paths))  # each file once

@@ -13,6 +13,8 @@ from pathlib import Path
 
 from textual.theme import Theme
 
+from rlm_tui.errors import UsageError
+
 DEFAULT = "rlm-dark"
 COLOURS = (
     "primary",
@@ -36,8 +38,8 @@ class ThemeSpec:
     source: str
 
 
-class ThemeFileError(ValueError):
-    pass
+class ThemeFileError(UsageError):
+    """A theme file that cannot be used; the app says which and why, and goes on without it."""
 
 
 def parse(text: str, source: str) -> ThemeSpec:

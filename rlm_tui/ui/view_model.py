@@ -15,6 +15,7 @@ from rlm_tui.events import (
     CellFinished,
     CellOutput,
     CellStarted,
+    Compacted,
     Error,
     Event,
     ModelDelta,
@@ -25,6 +26,7 @@ from rlm_tui.events import (
     SubCallStarted,
     TurnFinished,
     TurnStarted,
+    counts_as_a_call,
     nodes,
     usage_tokens,
 )
@@ -39,7 +41,7 @@ class Node:
 
     id: str
     parent: str | None
-    kind: str  # turn | iteration | cell | llm | rlm
+    kind: str  # turn | iteration | cell | llm | rlm | compaction
     title: str
     depth: int = 0
     status: str = RUNNING
@@ -50,6 +52,7 @@ class Node:
     cost: float | None = 0.0  # None: the price is unknown
     cached: bool = False
     cost_complete: bool = True  # a total with calls of unknown price in it
+    estimated: bool = False  # token counts of ours: the provider reported none
     prompt: str = ""
     response: str = ""
     error: str = ""
@@ -88,6 +91,7 @@ class Changes:
     nodes: set[str] = field(default_factory=set)
     new_nodes: list[str] = field(default_factory=list)
     notices: list[tuple[int, str]] = field(default_factory=list)
+    compactions: list[tuple[int, str]] = field(default_factory=list)  # (turn, what to say in the cells)
 
     def __bool__(self) -> bool:
         return any(
@@ -100,6 +104,7 @@ class Changes:
                 self.nodes,
                 self.new_nodes,
                 self.notices,
+                self.compactions,
             )
         )
 
@@ -114,6 +119,8 @@ class ViewModel:
         self.session_tokens = 0
         self.session_cost = 0.0
         self.session_cost_known = True
+        self.session_estimated = False  # some of the session's token counts are ours
+        self.estimated_turns: set[int] = set()  # turns with token counts of ours
         self.models: tuple[str, str] = ("", "")  # root and sub-model of the latest recorded turn
         self._running: set[str] = set()  # ids of nodes still running (kept, not searched for)
         self._live: dict[int, list[Any]] = {}  # turn -> [tokens, cost, all priced] of calls so far
@@ -140,6 +147,8 @@ class ViewModel:
             return
         live = self._live.setdefault(turn, [0, 0.0, True])
         live[0] += usage_tokens(usage)
+        if usage.get("estimated"):
+            self.estimated_turns.add(turn)
         if cost is None:
             live[2] = False
         else:
@@ -232,6 +241,7 @@ class ViewModel:
         node.status = ("cancelled" if e.error == "cancelled" else "error") if e.error else "ok"
         node.duration, node.response, node.error = e.duration, e.text, e.error or ""
         node.tokens, node.cost = usage_tokens(e.usage), e.cost_usd
+        node.estimated = bool(e.usage.get("estimated"))
         ch.nodes.add(node.id)
         self._count(e.turn, e.usage, e.cost_usd)
         turn = self.turns.get(e.turn)
@@ -291,8 +301,9 @@ class ViewModel:
         )
         node.duration, node.response, node.error = e.duration, e.response or "", e.error or ""
         node.tokens, node.cost, node.cached = usage_tokens(e.usage), e.cost_usd, e.cached
+        node.estimated = bool(e.usage.get("estimated"))
         ch.nodes.add(node.id)
-        if not node.children and not e.cached:  # a child RLM's calls were counted as they finished
+        if counts_as_a_call(e):  # a child RLM's calls were counted as they finished
             self._count(e.turn, e.usage, e.cost_usd)
 
     def _on_answer_ready(self, e: AnswerReady, ch: Changes) -> None:
@@ -307,6 +318,7 @@ class ViewModel:
         if node is not None:
             node.status = {"ok": "ok", "stopped": "stopped"}.get(e.status, e.status)
             node.duration, node.tokens = e.duration, usage_tokens(e.usage)
+            node.estimated = bool((e.usage or {}).get("estimated"))
             node.cost = (e.usage or {}).get("cost_usd")
             node.cost_complete = bool((e.usage or {}).get("cost_complete", True))
             node.response = turn.answer or "" if turn else ""
@@ -316,6 +328,9 @@ class ViewModel:
                 running.status = "cancelled" if e.status == "cancelled" else "interrupted"
                 ch.nodes.add(running.id)
         self._live.pop(e.turn, None)
+        if (e.usage or {}).get("estimated"):
+            self.session_estimated = True
+            self.estimated_turns.add(e.turn)
         self.session_tokens += usage_tokens(e.usage)
         cost = (e.usage or {}).get("cost_usd")
         if cost is None or not (e.usage or {}).get("cost_complete", True):
@@ -338,6 +353,33 @@ class ViewModel:
             turn.notices.append(e.message)
         ch.notices.append((e.turn, e.message))
 
+    def _on_compacted(self, e: Compacted, ch: Changes) -> None:
+        span = ", ".join(str(i) for i in e.iterations)
+        title = f"compacted iterations {span}"
+        self._node(
+            ch,
+            Node(
+                e.node_id,
+                e.parent_id,
+                "compaction",
+                title,
+                status="ok",
+                started=e.t,
+                tokens=e.tokens_after,
+                response=e.summary.strip(),
+                prompt=f"{e.tokens_before:,} → {e.tokens_after:,} tokens of a {e.window:,}-token window",
+            ),
+        )
+        message = (
+            f"↧ the prompt was compacted to fit the {e.window:,}-token window: iterations {span} "
+            f"were replaced by a summary ({e.tokens_before:,} → {e.tokens_after:,} tokens)"
+        )
+        turn = self.turns.get(e.turn)
+        if turn is not None:
+            turn.notices.append(message)
+        ch.notices.append((e.turn, message))
+        ch.compactions.append((e.turn, message))
+
     def _on_error(self, e: Error, ch: Changes) -> None:
         if e.turn in self.turns:
             ch.turns.add(e.turn)
@@ -356,4 +398,5 @@ class ViewModel:
         TurnFinished: _on_turn_finished,
         Notice: _on_notice,
         Error: _on_error,
+        Compacted: _on_compacted,
     }

@@ -34,7 +34,9 @@ class Harness:
 async def make_session(tmp_path):
     sessions: list[Session] = []
 
-    async def make(root=(), sub=None, *, responder=None, windows=None, price=0.0, **limit_args) -> Harness:
+    async def make(
+        root=(), sub=None, *, responder=None, windows=None, price=0.0, max_output_tokens=None, **limit_args
+    ) -> Harness:
         client = ScriptedClient(
             responder or by_purpose(root, sub), context_windows=windows, price_per_token=price
         )
@@ -43,6 +45,7 @@ async def make_session(tmp_path):
             sub_model="scripted/sub",
             limits=Limits(**limit_args),
             sandbox=SandboxSettings(interrupt_grace=1.0),
+            max_output_tokens=max_output_tokens,
         )
         harness = Harness(None, client)  # type: ignore[arg-type]
         session = Session(

@@ -33,7 +33,7 @@ def test_ids_are_built_and_read_by_one_grammar():
     assert nodes.last_label(nodes.best_answer("t3")) == "best answer"
     assert nodes.last_label(nodes.retry(sub)) == "retry"
     assert nodes.within(child, "t3.i2") and not nodes.within("t3.i20", "t3.i2")
-    for bad in ("", "x1", "t1..i2", "i1", "t1.q3"):
+    for bad in ("", "x1", "t1..i2", "i1", "t1.q3", "t1.t2", "t1.c1", "t1.i1.s1", "t1.best.i1"):
         with pytest.raises(ValueError):
             nodes.parse(bad)
 

@@ -34,7 +34,10 @@ class AnthropicWire:
         529: "overloaded_error",
     }
 
-    def error_body(self, status: int, message: str) -> dict:
+    def error_body(self, status: int, message: str, reply: FakeReply | None = None) -> dict:
+        if reply is not None and reply.fault == "context_window":
+            window, prompt = reply.window_sizes()
+            message = f"prompt is too long: {prompt} tokens > {window} maximum"
         kind = self.ERRORS.get(status, "api_error" if status >= 500 else "invalid_request_error")
         return {"type": "error", "error": {"type": kind, "message": message}}
 
@@ -47,24 +50,31 @@ class AnthropicWire:
         }
 
     def reply_body(self, ident: str, request: FakeRequest, reply: FakeReply, usage: Usage) -> dict:
-        return {
+        empty = reply.fault == "empty_stream"  # not streamed: no text and no usage
+        body = {
             "id": f"msg_{ident}",
             "type": "message",
             "role": "assistant",
             "model": request.model,
-            "content": [{"type": "text", "text": reply.text}],
+            "content": [] if empty else [{"type": "text", "text": reply.text}],
             "stop_reason": reply.stop_reason,
             "stop_sequence": None,
-            "usage": self.usage(usage, usage.output),
         }
+        if reply.report_usage and not empty:
+            body["usage"] = self.usage(usage, usage.output)
+        return body
 
     def stream(self, ident: str, request: FakeRequest, reply: FakeReply, usage: Usage) -> StreamPlan:
+        if reply.fault == "empty_stream":  # a 200 and not one event
+            return StreamPlan(head=[], deltas=[], tail=[], broken=b"", error=self._stream_error)
         # message_start carries the input side of usage; output_tokens arrives in message_delta.
-        start = self.reply_body(ident, request, reply, usage) | {
-            "content": [],
-            "stop_reason": None,
-            "usage": self.usage(usage, 1),
-        }
+        # A server that reports no usage (report_usage=False) leaves both out.
+        start = self.reply_body(ident, request, reply, usage) | {"content": [], "stop_reason": None}
+        if reply.report_usage:
+            start["usage"] = self.usage(usage, 1)
+        message_delta: dict = {"delta": {"stop_reason": reply.stop_reason, "stop_sequence": None}}
+        if reply.report_usage:
+            message_delta["usage"] = {"output_tokens": usage.output}
         head = [
             event("message_start", {"message": start}),
             event("content_block_start", {"index": 0, "content_block": {"type": "text", "text": ""}}),
@@ -76,13 +86,7 @@ class AnthropicWire:
         ]
         tail = [
             event("content_block_stop", {"index": 0}),
-            event(
-                "message_delta",
-                {
-                    "delta": {"stop_reason": reply.stop_reason, "stop_sequence": None},
-                    "usage": {"output_tokens": usage.output},
-                },
-            ),
+            event("message_delta", message_delta),
             event("message_stop", {}),
         ]
         broken = (
@@ -93,6 +97,9 @@ class AnthropicWire:
             deltas=deltas,
             tail=tail,
             broken=broken,
-            # Anthropic's in-stream failure: `event: error` with the same body as an HTTP error.
-            error=lambda status, message: b"event: error\n" + sse(self.error_body(status, message)),
+            error=self._stream_error,
         )
+
+    def _stream_error(self, status: int, message: str) -> bytes:
+        # Anthropic's in-stream failure: `event: error` with the same body as an HTTP error.
+        return b"event: error\n" + sse(self.error_body(status, message))

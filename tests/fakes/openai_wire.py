@@ -36,11 +36,47 @@ class OpenAIWire:
         "refusal": "content_filter",
     }
 
-    def error_body(self, status: int, message: str) -> dict:
+    def error_body(self, status: int, message: str, reply: FakeReply | None = None) -> dict:
+        if reply is not None and reply.fault == "context_window":
+            return self.window_error(reply)
         kind, code = self.ERRORS.get(
             status, ("server_error" if status >= 500 else "invalid_request_error", None)
         )
         return {"error": {"message": message, "type": kind, "param": None, "code": code}}
+
+    def window_error(self, reply: FakeReply) -> dict:
+        """The 400 body of a prompt over the window, worded as by the server `reply.window_shape` names."""
+        window, prompt = reply.window_sizes()
+        if reply.window_shape == "llama_server":  # llama.cpp's own server (tools/server)
+            return {
+                "error": {
+                    "code": 400,
+                    "message": f"request ({prompt} tokens) exceeds the available context size "
+                    f"({window} tokens), try increasing it",
+                    "type": "exceed_context_size_error",
+                    "n_prompt_tokens": prompt,
+                    "n_ctx": window,
+                }
+            }
+        if reply.window_shape == "openai":
+            message = (
+                f"This model's maximum context length is {window} tokens. However, your messages "
+                f"resulted in {prompt} tokens. Please reduce the length of the messages."
+            )
+        else:  # llama-cpp-python's server; it says None for a completion size not asked for
+            message = (
+                f"This model's maximum context length is {window} tokens. However, you requested "
+                f"{prompt} tokens ({prompt} in the messages, None in the completion). Please reduce "
+                "the length of the messages or completion."
+            )
+        return {
+            "error": {
+                "message": message,
+                "type": "invalid_request_error",
+                "param": "messages",
+                "code": "context_length_exceeded",
+            }
+        }
 
     def finish_reason(self, reply: FakeReply) -> str:
         return self.FINISH_REASONS.get(reply.stop_reason, reply.stop_reason)
@@ -56,7 +92,8 @@ class OpenAIWire:
         }
 
     def reply_body(self, ident: str, request: FakeRequest, reply: FakeReply, usage: Usage) -> dict:
-        return {
+        empty = reply.fault == "empty_stream"  # not streamed: no text and no usage
+        body: dict[str, Any] = {
             "id": f"chatcmpl-{ident}",
             "object": "chat.completion",
             "created": int(time.time()),
@@ -64,16 +101,23 @@ class OpenAIWire:
             "choices": [
                 {
                     "index": 0,
-                    "message": {"role": "assistant", "content": reply.text},
+                    "message": {"role": "assistant", "content": "" if empty else reply.text},
                     "finish_reason": self.finish_reason(reply),
                     "logprobs": None,
                 }
             ],
-            "usage": self.usage(usage),
         }
+        if reply.report_usage and not empty:
+            body["usage"] = self.usage(usage)
+        return body
 
     def stream(self, ident: str, request: FakeRequest, reply: FakeReply, usage: Usage) -> StreamPlan:
-        include_usage = bool((request.body.get("stream_options") or {}).get("include_usage"))
+        if reply.fault == "empty_stream":  # a 200 and not one event
+            return StreamPlan(head=[], deltas=[], tail=[], broken=b"", error=self._stream_error)
+        # A server that reports no usage (llama.cpp) sends none even when asked for it.
+        include_usage = reply.report_usage and bool(
+            (request.body.get("stream_options") or {}).get("include_usage")
+        )
         created = int(time.time())
 
         def chunk(delta: dict, finish_reason: str | None = None) -> bytes:
@@ -110,6 +154,9 @@ class OpenAIWire:
             broken=b'data: {"id": "chatcmpl-'
             + ident.encode()
             + b'", "choices": [{"delta": {"content": "\n\n',
-            # OpenAI reports a failure after the stream began as a chunk holding only the error.
-            error=lambda status, message: sse(self.error_body(status, message)),
+            error=self._stream_error,
         )
+
+    def _stream_error(self, status: int, message: str) -> bytes:
+        # OpenAI reports a failure after the stream began as a chunk holding only the error.
+        return sse(self.error_body(status, message))

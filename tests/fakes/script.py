@@ -13,7 +13,26 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 Api = Literal["openai", "anthropic"]
-FAULTS = frozenset({"rate_limit", "server_error", "malformed", "cut_stream", "stream_error", "stall"})
+FAULTS = frozenset(
+    {
+        "rate_limit",
+        "server_error",
+        "malformed",
+        "cut_stream",
+        "stream_error",
+        "stall",
+        "empty_stream",
+        "context_window",
+    }
+)
+# How a "context_window" error is worded on the OpenAI wire (the Anthropic wire has one way):
+#   openai      OpenAI's own: code context_length_exceeded, "maximum context length is N tokens.
+#               However, your messages resulted in M tokens."
+#   llama_cpp   llama-cpp-python's server: code context_length_exceeded, "maximum context length
+#               is N tokens. However, you requested M tokens (P in the messages, C in the completion)"
+#   llama_server  llama.cpp's own server: type exceed_context_size_error, "request (P tokens) exceeds
+#               the available context size (N tokens)", and n_prompt_tokens / n_ctx in the body
+WindowShape = Literal["openai", "llama_cpp", "llama_server"]
 
 
 # --------------------------------------------------------------------------- requests and replies
@@ -52,10 +71,18 @@ class FakeReply:
 
     text: str = ""
     status: int = 200
-    # None | "rate_limit" | "server_error" | "malformed" | "cut_stream" | "stream_error" | "stall".
+    # None | "rate_limit" | "server_error" | "malformed" | "cut_stream" | "stream_error" | "stall"
+    # | "empty_stream" | "context_window".
     # "stream_error": a 200 stream that sends about half the text, then an error event in the stream
     # (the error `status` stands for; 529, Anthropic's overloaded_error, unless an error status is
     # given); a request that is not streamed gets that error as a plain HTTP error instead.
+    # "empty_stream": a 200 whose stream has no event at all, what llama-cpp-python's server sends
+    # when a streamed prompt is over its window; a request that is not streamed gets a reply with
+    # no text and no usage. (``llama_cpp_over_window`` plays that server: empty when streamed, the
+    # 400 when not.)
+    # "context_window": an HTTP 400 saying the prompt (`input_tokens`, default twice the window) is
+    # over the model's `window` (default 512), worded as `window_shape` says on the OpenAI wire and
+    # as Anthropic's "prompt is too long" on the Anthropic wire.
     fault: str | None = None
     retry_after: float | None = None  # seconds, sent as Retry-After on error replies
     delay: float = 0.0  # seconds before answering (latency)
@@ -65,7 +92,11 @@ class FakeReply:
     output_tokens: int | None = None  # default: estimated from `text` (len/4)
     cache_read_tokens: int = 0
     cache_write_tokens: int = 0
-    stop_reason: str = "end_turn"  # Anthropic's vocabulary; mapped for OpenAI ("end_turn" -> "stop")
+    stop_reason: str = "end_turn"  # Anthropic's vocabulary; mapped for OpenAI ("end_turn" -> "stop",
+    # "max_tokens" -> "length": a reply cut at the output limit)
+    report_usage: bool = True  # False: no usage anywhere in the reply (llama.cpp streams send none)
+    window: int | None = None  # the model's context window, for the "context_window" fault
+    window_shape: WindowShape = "llama_cpp"
 
     def __post_init__(self) -> None:
         if self.fault is not None and self.fault not in FAULTS:
@@ -79,6 +110,8 @@ class FakeReply:
             return self.status if self.status >= 500 else 500
         if self.fault == "stream_error":
             return None  # the stream itself is a 200; the error comes inside it
+        if self.fault == "context_window":
+            return 400
         if not 200 <= self.status < 300:
             return self.status
         return None
@@ -86,6 +119,11 @@ class FakeReply:
     def stream_error_status(self) -> int:
         """For the "stream_error" fault: the status whose error the stream reports."""
         return self.status if self.status >= 400 else 529
+
+    def window_sizes(self) -> tuple[int, int]:
+        """For the "context_window" fault: (the model's window, the prompt's tokens)."""
+        window = self.window if self.window is not None else 512
+        return window, self.input_tokens if self.input_tokens is not None else 2 * window
 
 
 Responder = Callable[[FakeRequest], "FakeReply | str"]
@@ -99,6 +137,20 @@ def as_reply(result: object) -> FakeReply:
     if isinstance(result, str):
         return FakeReply(text=result)
     raise TypeError(f"a responder must return FakeReply or str, not {type(result).__name__}")
+
+
+def llama_cpp_over_window(window: int = 512, prompt_tokens: int | None = None) -> Responder:
+    """A responder playing llama-cpp-python's server with a prompt over its window: a streamed
+    request gets a 200 with an empty stream, one that is not streamed the 400 that says why."""
+
+    def answer(request: FakeRequest) -> FakeReply:
+        if request.stream:
+            return FakeReply(fault="empty_stream")
+        return FakeReply(
+            fault="context_window", window=window, input_tokens=prompt_tokens, window_shape="llama_cpp"
+        )
+
+    return answer
 
 
 # --------------------------------------------------------------------------- scripting

@@ -2,6 +2,13 @@
 how one request is answered: routed to its API, parsed, handed to the responder, then sent as that
 API's JSON or SSE, with the latency and faults the reply asks for. Faults that need the socket (a stall,
 a cut stream) are played here; the bytes come from the wire modules, the HTTP I/O from ``transport``.
+
+Besides the chat APIs it can play what local servers say of themselves, each answered only when set
+(else 404, as a server without that API): llama.cpp's ``GET /props``, ``GET /v1/models`` (llama.cpp's
+``meta``, vLLM's ``max_model_len``), Ollama's ``POST /api/show`` and ``GET /api/ps``, and a tokenizer
+(``tokenizer``: llama.cpp's or vLLM's ``POST /tokenize``, llama-cpp-python's
+``POST /extras/tokenize/count``) that counts whitespace-separated words. Those requests are recorded in
+``probes``, apart from the chat requests.
 """
 
 from __future__ import annotations
@@ -9,6 +16,7 @@ from __future__ import annotations
 import itertools
 import json
 import threading
+from typing import Any, Literal
 
 from tests.fakes.anthropic_wire import AnthropicWire
 from tests.fakes.openai_wire import OpenAIWire
@@ -18,13 +26,34 @@ from tests.fakes.transport import Handler, LoopbackServer, Stopped
 from tests.fakes.wire import Wire, error_message, usage_for
 
 WIRES: dict[Api, Wire] = {"openai": OpenAIWire(), "anthropic": AnthropicWire()}
+Tokenizer = Literal["llama.cpp", "vllm", "llama-cpp-python"]
+SELF_REPORTS = frozenset(
+    {("GET", "/props"), ("GET", "/v1/models"), ("GET", "/api/ps"), ("POST", "/api/show")}
+)
+TOKENIZE = frozenset({"/tokenize", "/extras/tokenize/count"})
 
 
 class FakeProvider:
     """A loopback server answering OpenAI and Anthropic requests with what `responder` decides."""
 
-    def __init__(self, responder: Responder) -> None:
+    def __init__(
+        self,
+        responder: Responder,
+        *,
+        props: dict[str, Any] | None = None,
+        model_list: dict[str, Any] | None = None,
+        ollama_show: dict[str, Any] | None = None,
+        ollama_ps: dict[str, Any] | None = None,
+        tokenizer: Tokenizer | None = None,
+    ) -> None:
         self.responder = responder
+        # What the server says of itself (None: 404). Settable while it runs.
+        self.props = props  # GET /props (llama.cpp)
+        self.model_list = model_list  # GET /v1/models
+        self.ollama_show = ollama_show  # POST /api/show
+        self.ollama_ps = ollama_ps  # GET /api/ps
+        self.tokenizer: Tokenizer | None = tokenizer
+        self.probes: list[tuple[str, str, Any]] = []  # (method, path, JSON body) of those requests
         self.requests: list[FakeRequest] = []
         self.errors: list[BaseException] = []  # exceptions raised by the responder (answered as 500)
         self._lock = threading.Lock()
@@ -38,7 +67,7 @@ class FakeProvider:
     def start(self) -> FakeProvider:
         if self._server is None:
             self._stopping.clear()
-            self._server = LoopbackServer(self._serve)
+            self._server = LoopbackServer(self._serve, self._serve_get)
             self._thread = threading.Thread(
                 target=self._server.serve_forever,
                 kwargs={"poll_interval": 0.05},  # shutdown() waits for one poll interval
@@ -87,8 +116,48 @@ class FakeProvider:
         if seconds > 0 and self._stopping.wait(seconds):
             raise Stopped
 
+    def _serve_get(self, handler: Handler) -> None:
+        self._self_report(handler, "GET", b"")
+
+    def _self_report(self, handler: Handler, method: str, raw: bytes) -> None:
+        """A request about the server itself (its window, its tokenizer): recorded in ``probes``."""
+        path = handler.path.split("?", 1)[0].rstrip("/")
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            body = None
+        with self._lock:
+            self.probes.append((method, path, body))
+        answer = self._tokenize(path, body) if method == "POST" and path in TOKENIZE else None
+        if (method, path) in SELF_REPORTS:
+            answer = {
+                "/props": self.props,
+                "/v1/models": self.model_list,
+                "/api/ps": self.ollama_ps,
+                "/api/show": self.ollama_show,
+            }[path]
+        if answer is None:
+            handler.send_json(404, {"error": {"message": f"fake provider: no endpoint at {method} {path}"}})
+        else:
+            handler.send_json(200, answer)
+
+    def _tokenize(self, path: str, body: Any) -> dict[str, Any] | None:
+        """A tokenizer counting whitespace-separated words, in the shape of the one set."""
+        body = body if isinstance(body, dict) else {}
+        if path == "/extras/tokenize/count" and self.tokenizer == "llama-cpp-python":
+            return {"count": len(str(body.get("input", "")).split())}
+        if path == "/tokenize" and self.tokenizer == "llama.cpp":
+            return {"tokens": list(range(len(str(body.get("content", "")).split())))}
+        if path == "/tokenize" and self.tokenizer == "vllm":
+            count = len(str(body.get("prompt", "")).split())
+            return {"count": count, "max_model_len": 4096, "tokens": list(range(count))}
+        return None
+
     def _serve(self, handler: Handler) -> None:
         raw = handler.read_body()  # read even when refusing, so a keep-alive connection stays in step
+        if (path := handler.path.split("?", 1)[0].rstrip("/")) in TOKENIZE or ("POST", path) in SELF_REPORTS:
+            self._self_report(handler, "POST", raw)
+            return
         api = route(handler.path)
         if api is None:
             handler.send_json(
@@ -149,7 +218,7 @@ class FakeProvider:
         if reply.retry_after is not None:
             seconds = reply.retry_after
             headers["Retry-After"] = str(int(seconds)) if seconds == int(seconds) else str(seconds)
-        handler.send_json(status, wire.error_body(status, error_message(status, reply)), headers)
+        handler.send_json(status, wire.error_body(status, error_message(status, reply), reply), headers)
 
     def _send_stream(
         self, handler: Handler, wire: Wire, ident: str, request: FakeRequest, reply: FakeReply

@@ -3,7 +3,7 @@ its open connections, and a request handler offering the I/O the provider needs 
 chunked body, a JSON reply, a chunked SSE stream, closing mid-message, noticing the client left).
 
 It knows nothing of the APIs: every POST goes to the ``on_post`` callback the server was made with
-(``FakeProvider._serve``), which decides what to send.
+(``FakeProvider._serve``), every GET to ``on_get`` (404 without one); they decide what to send.
 """
 
 from __future__ import annotations
@@ -27,8 +27,11 @@ class LoopbackServer(ThreadingHTTPServer):
     daemon_threads = True  # a stalled handler must never keep the test process alive
     request_queue_size = 128  # parallel sub-calls from one test arrive together
 
-    def __init__(self, on_post: Callable[[Handler], None]) -> None:
+    def __init__(
+        self, on_post: Callable[[Handler], None], on_get: Callable[[Handler], None] | None = None
+    ) -> None:
         self.on_post = on_post
+        self.on_get = on_get
         self._connections_lock = threading.Lock()
         self._connections: set[socket.socket] = set()
         super().__init__(("127.0.0.1", 0), Handler)
@@ -73,7 +76,13 @@ class Handler(BaseHTTPRequestHandler):
         pass  # keep test output clean
 
     def do_GET(self) -> None:
-        self.send_json(404, {"error": {"message": f"fake provider: no endpoint at GET {self.path}"}})
+        if self.server.on_get is None:
+            self.send_json(404, {"error": {"message": f"fake provider: no endpoint at GET {self.path}"}})
+            return
+        try:
+            self.server.on_get(self)
+        except (OSError, Stopped):
+            self.close_connection = True
 
     def do_POST(self) -> None:
         try:

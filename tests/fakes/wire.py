@@ -79,8 +79,9 @@ def error_message(status: int, reply: FakeReply) -> str:
 class Wire(Protocol):
     """One API's wire format, as the server uses it."""
 
-    def error_body(self, status: int, message: str) -> dict:
-        """The JSON body of an HTTP error with this status."""
+    def error_body(self, status: int, message: str, reply: FakeReply | None = None) -> dict:
+        """The JSON body of an HTTP error with this status (the reply, when given, may ask for a
+        body of its own: the "context_window" fault's)."""
         ...
 
     def reply_body(self, ident: str, request: FakeRequest, reply: FakeReply, usage: Usage) -> dict:

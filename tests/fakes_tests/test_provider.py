@@ -28,6 +28,7 @@ from rlm_tui.llm.base import Completion, Message, ModelRequest, TextDelta
 from rlm_tui.llm.litellm_client import LiteLLMBackend
 from rlm_tui.llm.retry import ProviderFailure
 from tests.fakes.provider import FakeProvider, FakeReply, FakeRequest, Script, content_text
+from tests.fakes.script import llama_cpp_over_window
 
 litellm.suppress_debug_info = True  # no "Give Feedback" banners in test output
 
@@ -507,6 +508,7 @@ async def test_malformed_json_fails_our_clients_after_the_good_delta(
 
     assert outcome.text == LONG_TEXT[:16]  # the one good delta came through before the broken one
     assert outcome.completion is None and outcome.failure is not None and outcome.failure.retryable
+    assert outcome.failure.kind == "bad_response"
 
 
 @pytest.mark.parametrize("api", APIS)
@@ -519,6 +521,7 @@ async def test_a_cut_stream_fails_our_clients_after_the_partial_text(
 
     assert outcome.text == "x" * 32
     assert outcome.completion is None and outcome.failure is not None and outcome.failure.retryable
+    assert outcome.failure.kind == "dropped" and outcome.failure.status is None
 
 
 @pytest.mark.parametrize("api", APIS)
@@ -548,7 +551,7 @@ async def test_stop_returns_at_once_with_a_stalled_request_in_flight() -> None:
 
     assert time.monotonic() - started < 1.0
     outcome = await asyncio.wait_for(call, 5)  # the server dropped the connection
-    assert outcome.failure.kind == "connection" and outcome.failure.retryable
+    assert outcome.failure.kind == "dropped" and outcome.failure.retryable
 
 
 # --------------------------------------------------------------------------- the raw wire
@@ -671,6 +674,153 @@ def test_error_bodies_on_the_wire(provider: FakeProvider, script: Script) -> Non
     assert overloaded.status == 529
     assert overloaded.getheader("Retry-After") == "2"
     assert json.loads(overloaded.read())["error"]["type"] == "overloaded_error"
+
+
+STREAMED = {"stream": True, "stream_options": {"include_usage": True}}
+ANTHROPIC_HI = {"model": "c", "max_tokens": 5, "messages": USER_HI}
+OPENAI_HI = {"model": "m", "messages": USER_HI}
+
+
+def sse_events(response: http.client.HTTPResponse) -> list[str]:
+    return [e for e in response.read().decode().split("\n\n") if e]
+
+
+def event_data(event: str) -> dict:
+    return json.loads(event.split("data: ", 1)[1])
+
+
+def test_an_empty_stream_is_a_200_with_no_events(provider: FakeProvider, script: Script) -> None:
+    script.on(reply=FakeReply(fault="empty_stream", text="never sent"))
+
+    for path, body in (("/v1/chat/completions", OPENAI_HI), ("/v1/messages", ANTHROPIC_HI)):
+        streamed = post(provider, path, body | STREAMED)
+        assert streamed.status == 200
+        assert streamed.getheader("Content-Type").startswith("text/event-stream")
+        assert streamed.read() == b""
+
+    # Not streamed: a reply with no text and no usage.
+    plain = json.loads(post(provider, "/v1/chat/completions", OPENAI_HI).read())
+    assert plain["choices"][0]["message"]["content"] == "" and "usage" not in plain
+    plain = json.loads(post(provider, "/v1/messages", ANTHROPIC_HI).read())
+    assert plain["content"] == [] and "usage" not in plain
+
+
+def test_a_reply_without_usage_reports_none_anywhere(provider: FakeProvider, script: Script) -> None:
+    script.on(reply=FakeReply(text="hello", report_usage=False))
+
+    chunks = sse_events(post(provider, "/v1/chat/completions", OPENAI_HI | STREAMED))
+    assert chunks[-1] == "data: [DONE]"
+    assert all("usage" not in event_data(c) for c in chunks[:-1])  # even though include_usage was asked
+    assert "".join(event_data(c)["choices"][0]["delta"].get("content") or "" for c in chunks[:-1]) == "hello"
+
+    events = sse_events(post(provider, "/v1/messages", ANTHROPIC_HI | STREAMED))
+    start = event_data(events[0])
+    delta = next(event_data(e) for e in events if e.startswith("event: message_delta"))
+    assert "usage" not in start["message"] and "usage" not in delta
+    assert delta["delta"]["stop_reason"] == "end_turn"
+
+    assert "usage" not in json.loads(post(provider, "/v1/chat/completions", OPENAI_HI).read())
+    assert "usage" not in json.loads(post(provider, "/v1/messages", ANTHROPIC_HI).read())
+
+
+@pytest.mark.parametrize(
+    ("shape", "error"),
+    [
+        (
+            "llama_cpp",
+            {
+                "message": "This model's maximum context length is 512 tokens. However, you requested "
+                "600 tokens (600 in the messages, None in the completion). Please reduce the length of "
+                "the messages or completion.",
+                "type": "invalid_request_error",
+                "param": "messages",
+                "code": "context_length_exceeded",
+            },
+        ),
+        (
+            "openai",
+            {
+                "message": "This model's maximum context length is 512 tokens. However, your messages "
+                "resulted in 600 tokens. Please reduce the length of the messages.",
+                "type": "invalid_request_error",
+                "param": "messages",
+                "code": "context_length_exceeded",
+            },
+        ),
+        (
+            "llama_server",
+            {
+                "code": 400,
+                "message": "request (600 tokens) exceeds the available context size (512 tokens), "
+                "try increasing it",
+                "type": "exceed_context_size_error",
+                "n_prompt_tokens": 600,
+                "n_ctx": 512,
+            },
+        ),
+    ],
+)
+def test_a_context_window_error_on_the_openai_wire(
+    provider: FakeProvider, script: Script, shape: str, error: dict
+) -> None:
+    script.on(reply=FakeReply(fault="context_window", window=512, input_tokens=600, window_shape=shape))
+
+    for body in (OPENAI_HI, OPENAI_HI | STREAMED):
+        response = post(provider, "/v1/chat/completions", body)
+        assert response.status == 400
+        assert json.loads(response.read()) == {"error": error}
+
+
+def test_a_context_window_error_on_the_anthropic_wire(provider: FakeProvider, script: Script) -> None:
+    script.on(reply=FakeReply(fault="context_window", window=200_000, input_tokens=210_000))
+
+    response = post(provider, "/v1/messages", ANTHROPIC_HI | STREAMED)
+
+    assert response.status == 400
+    assert json.loads(response.read()) == {
+        "type": "error",
+        "error": {
+            "type": "invalid_request_error",
+            "message": "prompt is too long: 210000 tokens > 200000 maximum",
+        },
+    }
+
+
+def test_the_context_window_fault_has_default_sizes() -> None:
+    assert FakeReply(fault="context_window").window_sizes() == (512, 1024)
+    assert FakeReply(fault="context_window", window=100).window_sizes() == (100, 200)
+
+
+def test_llama_cpp_over_its_window_streams_nothing_and_says_why_when_not_streamed(
+    provider: FakeProvider, script: Script
+) -> None:
+    script.on(reply=llama_cpp_over_window(window=512, prompt_tokens=600))
+
+    streamed = post(provider, "/v1/chat/completions", OPENAI_HI | STREAMED)
+    assert (streamed.status, streamed.read()) == (200, b"")
+
+    plain = post(provider, "/v1/chat/completions", OPENAI_HI)
+    assert plain.status == 400
+    error = json.loads(plain.read())["error"]
+    assert error["code"] == "context_length_exceeded"
+    assert "maximum context length is 512 tokens" in error["message"]
+    assert [r.stream for r in provider.requests] == [True, False]
+
+
+def test_a_cut_reply_is_length_on_the_openai_wire(provider: FakeProvider, script: Script) -> None:
+    script.on(reply=FakeReply(text="cut here", stop_reason="max_tokens"))
+
+    plain = json.loads(post(provider, "/v1/chat/completions", OPENAI_HI).read())
+    assert plain["choices"][0]["finish_reason"] == "length"
+    chunks = sse_events(post(provider, "/v1/chat/completions", OPENAI_HI | STREAMED))
+    reasons = [
+        choice["finish_reason"]
+        for c in chunks[:-1]
+        for choice in event_data(c)["choices"]
+        if choice["finish_reason"]
+    ]
+    assert reasons == ["length"]
+    assert json.loads(post(provider, "/v1/messages", ANTHROPIC_HI).read())["stop_reason"] == "max_tokens"
 
 
 def test_unknown_paths_and_bad_bodies(provider: FakeProvider) -> None:

@@ -17,7 +17,7 @@ from rlm_tui.errors import ProviderError
 from rlm_tui.llm.anthropic_client import DEFAULT_MAX_TOKENS, AnthropicBackend
 from rlm_tui.llm.base import Completion, Message, ModelRequest, RetryInfo, TextDelta
 from rlm_tui.llm.litellm_client import LiteLLMBackend
-from rlm_tui.llm.retry import ProviderFailure, RetryPolicy
+from rlm_tui.llm.retry import ProviderFailure, RetryPolicy, stream_error_failure
 from rlm_tui.llm.router import ModelRouter
 from tests.fakes.provider import FakeProvider, FakeReply, Script
 
@@ -114,6 +114,47 @@ async def test_an_error_inside_the_stream_is_classified_like_its_http_status(
     assert failure.retryable == (kind in ("server", "rate_limit"))
     assert outcome.text == FIRST[:32]  # the text that came before the error event
     assert outcome.completion is None
+
+
+@pytest.mark.parametrize("api", APIS)
+async def test_an_error_inside_the_stream_names_the_host_and_no_http_status(
+    provider: FakeProvider, script: Script, api: str
+) -> None:
+    script.on(reply=FakeReply(fault="stream_error", status=429, text=FIRST))
+
+    outcome = await collect(backend_for(provider, api), api)
+
+    failure = outcome.failure
+    assert isinstance(failure, ProviderFailure)
+    host = provider.url.removeprefix("http://")
+    assert str(failure).startswith(f"the stream from {host} reported ")
+    assert "HTTP" not in str(failure) and "429" not in str(failure)
+
+
+def test_an_in_stream_error_about_the_context_window_is_context_window() -> None:
+    url = "http://127.0.0.1:8080/v1"
+    by_code = stream_error_failure(
+        ("context_length_exceeded", "invalid_request_error"),
+        "This model's maximum context length is 512 tokens. However, your messages resulted in 700 tokens.",
+        url=url,
+    )
+    by_fields = stream_error_failure(
+        (None, "exceed_context_size_error"),
+        "the request exceeds the available context size",
+        url=url,
+        body={"code": 400, "type": "exceed_context_size_error", "n_ctx": 512, "n_prompt_tokens": 700},
+    )
+    by_words = stream_error_failure(
+        ("invalid_request_error",), "prompt is too long: 700 tokens > 512 maximum", url=url
+    )
+
+    for failure in (by_code, by_fields, by_words):
+        assert failure.kind == "context_window" and not failure.retryable
+        assert (failure.window, failure.prompt_tokens, failure.status) == (512, 700, None)
+        assert str(failure) == (
+            "the prompt (700 tokens) does not fit the model's context window (512 tokens); "
+            "127.0.0.1:8080 said so"
+        )
 
 
 @pytest.mark.parametrize("api", APIS)

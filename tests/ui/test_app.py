@@ -319,3 +319,31 @@ async def test_pane_keys_work_from_the_editor_and_refused_text_stays(home):
         assert prompt.text == "a follow-up I typed meanwhile"
         await pilot.press("escape")
         await wait_for(turn_done(app, 1), pilot)
+
+
+async def test_compaction_and_estimated_usage_are_shown(home):
+    from rlm_tui.config import load
+    from rlm_tui.llm.base import Usage
+    from rlm_tui.llm.scripted import Reply, ScriptedClient, by_purpose
+    from rlm_tui.ui.app import RLMApp
+    from tests.engine.conftest import repl
+    from tests.ui.conftest import send, turn_done, wait_for
+
+    chatty = [Reply(repl(f"step{i} = {i}\nprint('{i}' * 1800)"), usage=Usage(900, 50, estimated=True))
+              for i in range(1, 9)]  # fmt: skip
+    client = ScriptedClient(
+        by_purpose([*chatty, "FINAL_VAR(step8)"]), context_windows={"scripted/root": 3000}
+    )
+    config = load({"model": "scripted/root", "sub_model": "scripted/sub"})
+    app = RLMApp(config, client=client, animate=False)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await wait_for(app.startup_done.is_set, pilot)
+        await send(pilot, app, "eight steps")
+        await wait_for(turn_done(app, 1), pilot)
+        await pilot.pause()
+        kinds = [n.kind for n in app.chat.model.nodes.values()]
+        assert "compaction" in kinds
+        notes = [str(w.render()) for w in app.chat.cells.query(".cells-note")]
+        assert notes and "compacted" in notes[0]
+        status = str(app.chat.query_one("#status").render())
+        assert "turn 1: ~" in status and "session ~" in status

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rlm_tui.errors import AttachmentError
 from rlm_tui.ui.widgets.status import money
 from tests.engine.conftest import repl
 from tests.ui.conftest import make_app, send, turn_done, wait_for
@@ -265,7 +266,7 @@ def test_which_at_words_are_files(tmp_path, monkeypatch):
     text = "summarize @notes.txt. then @notes.txt, and thank @john.doe, @alice and @1.2!"
     assert attachments_in(text) == ["notes.txt"]  # punctuation after a path is not part of it
     for missing in ("read @nope.txt", "read @data/x.csv", "read @~/nope", "read @nope.log!"):
-        with pytest.raises(FileNotFoundError, match="no such file"):
+        with pytest.raises(AttachmentError, match="no such file"):
             attachments_in(missing)
 
 

@@ -152,6 +152,9 @@ class ChatScreen(Screen):
                 await self.chat.assistants[number].finish()
         for _, message in changes.notices:
             await self.chat.add_notice(message)
+        for number, message in changes.compactions:
+            if number == self.cells.turn:
+                await self.cells.add_note(message)
         self.refresh_status()
 
     async def show_recorded(self, events: list[Event], title: str) -> None:

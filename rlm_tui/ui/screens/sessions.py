@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from datetime import datetime
+import functools
+from collections.abc import Awaitable, Callable
 
 from textual import work
 from textual.app import ComposeResult
@@ -15,19 +16,11 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Markdown, Static
 
 from rlm_tui.errors import RlmError, UsageError
+from rlm_tui.services.formatting import clip, when
 from rlm_tui.ui.actions import ScreenAction, bindings
 from rlm_tui.ui.screens.dialogs import AskScreen, ConfirmScreen
 
 LIST_LIMIT = 500
-
-
-def _when(t: float) -> str:
-    return datetime.fromtimestamp(t).strftime("%Y-%m-%d %H:%M") if t else "-"
-
-
-def _clip(text: str, n: int) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= n else text[: n - 1] + "…"
 
 
 def _models(root: str | None, sub: str | None) -> str:
@@ -38,7 +31,21 @@ def _models(root: str | None, sub: str | None) -> str:
     family = root_name.split("-", 1)[0] + "-"
     if sub_name.startswith(family) and len(sub_name) > len(family):
         sub_name = sub_name[len(family) :]
-    return _clip(f"{root_name} / {sub_name}", 36)
+    return clip(f"{root_name} / {sub_name}", 36)
+
+
+def said(action: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
+    """A browser action whose failure (a damaged database, a session deleted meanwhile) is said
+    in a notification: the browser stays open."""
+
+    @functools.wraps(action)
+    async def run(self: SessionsScreen, *args: object) -> None:
+        try:
+            await action(self, *args)
+        except RlmError as exc:
+            self.notify(str(exc), severity="error")
+
+    return run
 
 
 class SessionTable(DataTable):
@@ -101,9 +108,9 @@ class SessionsScreen(Screen):
         table.clear()
         for row in rows:
             table.add_row(
-                ("⑂ " if row.parent_session else "") + _clip(row.title or "(untitled)", 34),
+                ("⑂ " if row.parent_session else "") + clip(row.title or "(untitled)", 34),
                 _models(row.root_model, row.sub_model),
-                _when(row.updated),
+                when(row.updated),
                 str(row.turns),
                 row.cost_text(),
                 key=row.id,
@@ -129,6 +136,7 @@ class SessionsScreen(Screen):
             self.show_preview(event.row_key.value)
 
     @work(exclusive=True, group="preview")
+    @said
     async def show_preview(self, session_id: str) -> None:
         catalog = self.catalog
         info = await asyncio.to_thread(catalog.get, session_id)
@@ -138,7 +146,7 @@ class SessionsScreen(Screen):
             "",
             f"`{info.id}`  ",
             f"models: {info.root_model} / {info.sub_model}  ",
-            f"created {_when(info.created)} · updated {_when(info.updated)}  ",
+            f"created {when(info.created)} · updated {when(info.updated)}  ",
             f"{info.turns} turn{'' if info.turns == 1 else 's'} · {info.input_tokens + info.output_tokens:,} tokens · {info.cost_text()}",
         ]
         if info.parent_session:
@@ -147,7 +155,7 @@ class SessionsScreen(Screen):
             lines += ["", f"**Match** — {self.snippets[session_id]}"]
         for entry in history[-6:]:
             who = "You" if entry["role"] == "user" else "Answer"
-            lines += ["", f"**{who}** (turn {entry['turn']}): {_clip(entry['content'], 400)}"]
+            lines += ["", f"**{who}** (turn {entry['turn']}): {clip(entry['content'], 400)}"]
         await self.query_one("#preview", Markdown).update("\n".join(lines))
 
     def on_input_changed(self, event: Input.Changed) -> None:
@@ -209,6 +217,7 @@ class SessionsScreen(Screen):
             self._busy = False
 
     @work(exclusive=True, group="dialog")
+    @said
     async def action_fork(self) -> None:
         session_id = self.selected_id()
         if not session_id or self._busy or self._turn_running():
@@ -231,6 +240,7 @@ class SessionsScreen(Screen):
         self._leave("resume", new_id)
 
     @work(exclusive=True, group="dialog")
+    @said
     async def action_rename(self) -> None:
         session_id = self.selected_id()
         if not session_id or self._busy:
@@ -244,6 +254,7 @@ class SessionsScreen(Screen):
                 table.move_cursor(row=table.get_row_index(session_id))
 
     @work(exclusive=True, group="dialog")
+    @said
     async def action_export(self) -> None:
         session_id = self.selected_id()
         if not session_id or self._busy:
@@ -253,15 +264,15 @@ class SessionsScreen(Screen):
         )
         if not path:
             return
-        fmt = "jsonl" if path.strip().endswith(".jsonl") else "md"
         try:
-            target = self.catalog.export(session_id, fmt, path)
+            target = self.catalog.export(session_id, path=path)
         except RlmError as exc:
             self.notify(str(exc), severity="error")
             return
         self.notify(f"Exported to {target}")
 
     @work(exclusive=True, group="dialog")
+    @said
     async def action_delete(self) -> None:
         session_id = self.selected_id()
         if not session_id or self._busy:

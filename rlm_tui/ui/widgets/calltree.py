@@ -43,8 +43,10 @@ def short_model(model: str) -> str:
     return model.split("/", 1)[-1] if model else ""
 
 
-def tokens_text(tokens: int) -> str:
-    return f"{tokens / 1000:.1f}k tok" if tokens >= 1000 else f"{tokens} tok"
+def tokens_text(tokens: int, estimated: bool = False) -> str:
+    """A token count; "~" marks one counted by us because the provider reported none."""
+    mark = "~" if estimated else ""
+    return f"{mark}{tokens / 1000:.1f}k tok" if tokens >= 1000 else f"{mark}{tokens} tok"
 
 
 def node_label(node: Node, frame: int, colours: dict[str, str]) -> Text:
@@ -63,7 +65,7 @@ def node_label(node: Node, frame: int, colours: dict[str, str]) -> Text:
     if node.cached:
         details.append("cache hit")
     if node.tokens:
-        details.append(tokens_text(node.tokens))
+        details.append(tokens_text(node.tokens, node.estimated))
     if node.kind != "cell" and node.status != RUNNING:
         if node.cost is None:
             details.append("$?")

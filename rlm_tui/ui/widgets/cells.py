@@ -169,6 +169,10 @@ class CellsView(VerticalScroll):
             if following:  # follow new cells only while the user is at the bottom
                 self.call_after_refresh(self.scroll_end, animate=False)
 
+    async def add_note(self, text: str) -> None:
+        """A line between cells: something that happened to the turn's prompt (a compaction)."""
+        await self.mount(Static(text, classes="cells-note", markup=False))
+
     def refresh_cells(self, node_ids: set[str]) -> None:
         for node_id in node_ids:
             widget = self.widgets.get(node_id)

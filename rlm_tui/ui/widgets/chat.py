@@ -14,7 +14,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Button, Markdown, Static
 
-from rlm_tui.events import nodes
+from rlm_tui.events import limit_name, nodes
 from rlm_tui.ui.view_model import Turn
 
 USER_CHARS = 4000  # of a very long user message, the chat shows this much
@@ -77,7 +77,7 @@ class AssistantMessage(Vertical):
             return "RLM · working…" if not turn.draft_node else f"RLM · {nodes.last_label(turn.draft_node)}"
         facts = []
         if turn.stopped_by:
-            facts.append(f"stopped by the {turn.stopped_by.replace('_', '-')} limit")
+            facts.append(f"stopped by the {limit_name(turn.stopped_by)}")
         elif turn.status not in ("ok",):
             facts.append(turn.status)
         if turn.duration is not None:

@@ -33,18 +33,19 @@ class StatusBar(Static):
         turn = self.model.last_turn
         if turn is not None:
             usage = turn.usage or {}
+            estimated = turn.number in self.model.estimated_turns
             if turn.status == "running":
                 tokens, cost, known = self.model.live_usage(turn.number)
                 elapsed = f" · {time.time() - turn.started:.0f}s" if self.animate else ""
                 parts.append(
-                    f"turn {turn.number}: {tokens_text(tokens)} {money(cost, known)} running{elapsed}"
+                    f"turn {turn.number}: {tokens_text(tokens, estimated)} {money(cost, known)} running{elapsed}"
                 )
             else:
                 tokens = usage_tokens(usage)
                 cost = usage.get("cost_usd")
                 cost_text = "$?" if cost is None else money(cost, usage.get("cost_complete", True))
                 duration = f" · {turn.duration:.1f}s" if turn.duration is not None else ""
-                parts.append(f"turn {turn.number}: {tokens_text(tokens)} {cost_text}{duration}")
+                parts.append(f"turn {turn.number}: {tokens_text(tokens, estimated)} {cost_text}{duration}")
         tokens, cost, known = (
             self.model.session_tokens,
             self.model.session_cost,
@@ -53,7 +54,8 @@ class StatusBar(Static):
         if turn is not None and turn.status == "running":  # the running turn counts as it goes
             live_tokens, live_cost, live_known = self.model.live_usage(turn.number)
             tokens, cost, known = tokens + live_tokens, cost + live_cost, known and live_known
-        parts.append(f"session {tokens_text(tokens)} {money(cost, known)}")
+        estimated = self.model.session_estimated or bool(turn and turn.number in self.model.estimated_turns)
+        parts.append(f"session {tokens_text(tokens, estimated)} {money(cost, known)}")
         parts.append(f"sandbox: {self.sandbox}")
         if self.mode:
             parts.append(self.mode)
