@@ -12,6 +12,7 @@ is absent it says so in one line and the tier's tests skip with that reason.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import socket
@@ -142,6 +143,15 @@ class LlamaServer:
         raise RuntimeError(
             f"llama.cpp server not ready in {ready_within:g} s: {self.log.read_text()[-2000:]}"
         )
+
+    def count_tokens(self, text: str) -> int:
+        """The text's size in the model's own tokens (llama-cpp-python's tokenize API)."""
+        body = json.dumps({"input": text}).encode()
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.port}/extras/tokenize/count", body, {"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=30) as reply:
+            return int(json.loads(reply.read())["count"])
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:

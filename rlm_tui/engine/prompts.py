@@ -112,6 +112,10 @@ CONTINUE = (
     "Your reply was cut off at the output token limit. Continue it exactly where it stopped, without "
     "repeating anything."
 )
+REPLY_LEFT_OUT = (
+    "(my reply of {chars:,} characters is left out here to fit the model's context window; its code ran, "
+    "and the output follows)"
+)
 CUT_NOTE = "(The answer was cut off at the output token limit, even after asking the model to go on.)"
 
 

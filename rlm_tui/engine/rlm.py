@@ -9,6 +9,7 @@ when its code did not run or it repeats itself (``coaching``).
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 
@@ -16,6 +17,7 @@ from rlm_tui.engine import prompts
 from rlm_tui.engine.coaching import Coach
 from rlm_tui.engine.context import TurnContext
 from rlm_tui.engine.fitting import (
+    CHARS_PER_TOKEN,
     COMPACT_AT,
     COMPACT_TO,
     MIN_OUTPUT,
@@ -28,7 +30,7 @@ from rlm_tui.engine.repl import REPL
 from rlm_tui.engine.replies import TextFinal, code_blocks, text_final, unrun_code
 from rlm_tui.engine.subcalls import SubCalls
 from rlm_tui.engine.usage import UsageTally
-from rlm_tui.errors import LimitReached, ProviderError, SandboxError, TurnCancelled
+from rlm_tui.errors import ContextWindowError, LimitReached, ProviderError, SandboxError, TurnCancelled
 from rlm_tui.events import (
     CellFinished,
     CellOutput,
@@ -42,6 +44,7 @@ from rlm_tui.events import (
 )
 from rlm_tui.llm.base import Completion, Message, ModelLimits, ModelRequest
 from rlm_tui.sandbox.rendering import render_value
+from rlm_tui.sandbox.truncate import truncate_for_model
 from rlm_tui.sandbox.types import CellResult
 
 MAX_CONTINUATIONS = 3  # a reply cut at the output limit is continued this many times at most
@@ -94,6 +97,10 @@ class RLMRun:
                     return outcome
             raise LimitReached("iterations", f"{limits.max_iterations} replies without a final answer")
         except LimitReached as limit:
+            if self._cut_parts and limit.limit == "iterations":  # the answer was there, cut short
+                return RunOutcome(
+                    f"{''.join(self._cut_parts)}\n\n{prompts.CUT_NOTE}", stopped_by="output_limit"
+                )
             return await self._best_answer(limit)
 
     # -- one iteration ---------------------------------------------------------------------------
@@ -101,7 +108,13 @@ class RLMRun:
     async def _iterate(self, iteration: int) -> RunOutcome | None:
         ctx = self.ctx
         node = nodes.iteration(self.node, iteration)
-        reply = await self._ask(node, iteration)
+        try:
+            reply = await self._ask(node, iteration)
+        except ContextWindowError as exc:
+            # The server refused the prompt and named its window (one nobody could tell us before):
+            # fit the prompt to it now; the next iteration asks again.
+            await self._refit(exc)
+            return None
         text = reply.text
         self.messages.append(Message("assistant", text if text.strip() else "(empty reply)"))
         blocks = code_blocks(text)
@@ -195,7 +208,9 @@ class RLMRun:
     ) -> Completion:
         ctx = self.ctx
         system = prompts.SYSTEM_PROMPT
-        self.limits = await ctx.client.limits(self.model)
+        limits = await ctx.client.limits(self.model)
+        if limits.context_window or not self.limits.context_window:  # keep a window learnt from a refusal
+            self.limits = limits
         max_tokens = output_budget(ctx.settings.max_output_tokens, self.limits)
         if self.limits.context_window:
             max_tokens = await self._fit(system, max_tokens)
@@ -262,17 +277,33 @@ class RLMRun:
         ctx.charge(self.model, completion.usage.cost_usd, node, self.node)
         return completion
 
-    async def _fit(self, system: str, max_tokens: int) -> int:
+    async def _refit(self, refused: ContextWindowError) -> None:
+        """After a refusal for size: compact to the window the server named, or, when nothing can
+        be compacted, fail naming both sizes and the setting to change."""
+        if not refused.window or self.limits.context_window == refused.window:
+            raise refused  # nothing new was learnt: fitting again would give the same prompt
+        self.limits = dataclasses.replace(
+            self.limits, context_window=refused.window, source="learned from the server's error"
+        )
+        reply = output_budget(self.ctx.settings.max_output_tokens, self.limits)
+        before = len(self.messages)
+        await self._fit(prompts.SYSTEM_PROMPT, reply, at_least=refused.prompt_tokens or 0)
+        if len(self.messages) == before:  # no older iterations to drop: it can never fit
+            raise does_not_fit(self.model, refused.prompt_tokens or 0, self.limits, reply)
+
+    async def _fit(self, system: str, max_tokens: int, at_least: int = 0) -> int:
         """The max_tokens of a call that fits the window: compact older iterations when the prompt
-        nears it; a shorter reply when that is all there is room for; ``DoesNotFit`` when even
-        the rules and the task do not fit."""
+        nears it; then shorten the newest iteration (not yet sent) if it alone is too long; a
+        shorter reply when that is all there is room for; ``ContextWindowError`` when even the
+        rules and the task do not fit."""
         window = self.limits.context_window or 0
         count = await self.ctx.client.count_tokens(self.model, system, self.messages)
-        if count.tokens + max_tokens <= window * COMPACT_AT:
+        tokens = max(count.tokens, at_least)  # a server's own count, when it refused the prompt
+        if tokens + max_tokens <= window * COMPACT_AT:
             return max_tokens
-        plan = plan_compaction(self.messages, count.tokens, int(window * COMPACT_TO) - max_tokens)
+        plan = plan_compaction(self.messages, tokens, int(window * COMPACT_TO) - max_tokens)
         if plan is not None:
-            before = count.tokens
+            before = tokens
             summary, iterations = await self._compact(plan.pairs)
             count = await self.ctx.client.count_tokens(self.model, system, self.messages)
             self._compactions += 1
@@ -287,11 +318,31 @@ class RLMRun:
                 tokens_after=count.tokens,
                 window=window,
             )
-        if count.tokens + max_tokens <= window:
+            tokens = count.tokens
+        if tokens + max_tokens > window:
+            tokens = await self._shorten_newest(system, tokens, window - min(max_tokens, 2 * MIN_OUTPUT))
+        if tokens + max_tokens <= window:
             return max_tokens
-        if window - count.tokens >= MIN_OUTPUT:
-            return window - count.tokens
-        raise does_not_fit(self.model, count.tokens, self.limits, max_tokens)
+        if window - tokens >= MIN_OUTPUT:
+            return window - tokens
+        raise does_not_fit(self.model, tokens, self.limits, max_tokens)
+
+    async def _shorten_newest(self, system: str, tokens: int, target: int) -> int:
+        """The newest iteration, not sent yet, made to fit: its reply replaced by a note (its code
+        ran; the output follows), then the output cut to head and tail. Returns the new count."""
+        if len(self.messages) < 3 or self._sent > len(self.messages) - 2:
+            return tokens
+        reply, feedback = self.messages[-2], self.messages[-1]
+        if reply.role == "assistant" and len(reply.content) > len(prompts.REPLY_LEFT_OUT):
+            self.messages[-2] = Message("assistant", prompts.REPLY_LEFT_OUT.format(chars=len(reply.content)))
+            tokens = (await self.ctx.client.count_tokens(self.model, system, self.messages)).tokens
+        if tokens > target and feedback.role == "user":
+            over = tokens - target
+            keep = max(200, len(feedback.content) - over * CHARS_PER_TOKEN - 200)
+            shortened, _ = truncate_for_model(feedback.content, keep)
+            self.messages[-1] = Message("user", shortened)
+            tokens = (await self.ctx.client.count_tokens(self.model, system, self.messages)).tokens
+        return tokens
 
     async def _compact(self, pairs: int) -> tuple[str, tuple[int, ...]]:
         """Replace the oldest ``pairs`` iterations (reply + feedback) by a record of what they ran
@@ -383,6 +434,8 @@ class RLMRun:
                 timeout=ctx.settings.best_answer_seconds,
             )
             text = reply.text.strip()
+            if reply.was_cut:
+                text = f"{text}\n\n{prompts.CUT_NOTE}"
             written = text_final(text)
             if written is not None:
                 text = await self._resolve_text_final(written) or text

@@ -1,9 +1,10 @@
 """anthropic/<model> through the Anthropic SDK's streamed events: the system prompt marked for
 prompt caching, usage with cache read and write tokens from message_start and message_delta, the
-stop reason from message_delta. Every failure, an HTTP error or an error event inside the stream,
-becomes a ``ProviderFailure`` named for what happened (see ``retry``); a stream with no text and no
-usage is ``empty_reply``, and one with text but no usage (an Anthropic-compatible local server) has
-its counts estimated and marked so. The SDK is imported on first use.
+stop reason from message_delta (an Anthropic-compatible local server may send no usage). Every
+failure, an HTTP error or an error event inside the stream, becomes a ``ProviderFailure`` named for
+what happened (see ``failures``); what the reply's end means (an empty reply, a dropped stream,
+counts to estimate) is ``streams``'s, shared with litellm's client. The SDK is imported on first
+use.
 
 The price comes from litellm, whose import takes seconds of CPU. It starts in a background thread
 once the first request is out, so that it runs while the model writes, when the event loop is
@@ -17,20 +18,16 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from rlm_tui.llm import pricing
-from rlm_tui.llm.base import Completion, ModelRequest, TextDelta, Usage, estimate_tokens
-from rlm_tui.llm.retry import (
-    ProviderFailure,
-    host_of,
-    http_failure,
-    network_failure,
-    parse_retry_after,
-    stream_error_failure,
-)
+from rlm_tui.llm.base import ModelRequest, Usage
+from rlm_tui.llm.failures import ProviderFailure, host_of
+from rlm_tui.llm.http_errors import http_failure, parse_retry_after, stream_error_failure
+from rlm_tui.llm.network_errors import network_failure
+from rlm_tui.llm.streams import Heard, StreamingBackend
 
 DEFAULT_MAX_TOKENS = 8192
 
 
-class AnthropicBackend:
+class AnthropicBackend(StreamingBackend):
     def __init__(self, *, api_key: str | None, base_url: str | None, timeout: float) -> None:
         self.api_key = api_key
         self.base_url = base_url
@@ -76,13 +73,11 @@ class AnthropicBackend:
             ]
         return kwargs
 
-    async def stream(self, request: ModelRequest) -> AsyncIterator[TextDelta | Completion]:
+    async def _texts(self, request: ModelRequest, heard: Heard) -> AsyncIterator[str]:
         import anthropic
 
-        parts: list[str] = []
         usage: dict[str, int] = {}
         reported = False  # the server sent usage (an Anthropic-compatible local server may not)
-        stop_reason = None
         try:
             # The raw events, accumulated here rather than by the SDK's stream helper, which cannot
             # take a stream without usage.
@@ -95,40 +90,18 @@ class AnthropicBackend:
                     elif event.type == "content_block_delta":
                         text = getattr(event.delta, "text", None)
                         if getattr(event.delta, "type", None) == "text_delta" and text:
-                            parts.append(text)
-                            yield TextDelta(text)
+                            yield text
                     elif event.type == "message_delta":
-                        stop_reason = getattr(event.delta, "stop_reason", None) or stop_reason
+                        heard.stop_reason = getattr(event.delta, "stop_reason", None) or heard.stop_reason
                         reported |= _add_usage(usage, getattr(event, "usage", None))
         except Exception as exc:
             failure = _failure(anthropic, exc, self.timeout, self.url)
             if failure is None:
                 raise
             raise failure from None
-        text = "".join(parts)
-        if not text and not reported:
-            raise self._empty(request)
-        if stop_reason is None:
-            raise ProviderFailure(
-                "dropped",
-                f"the reply stream from {host_of(self.url)} ended before the message was complete",
-                url=self.url,
-            )
-        yield Completion(text, await _priced(request, text, usage if reported else None), stop_reason)
+        heard.usage = Usage(**usage) if reported else None
 
-    def _empty(self, request: ModelRequest, *, fallback: bool = True) -> ProviderFailure:
-        return ProviderFailure(
-            "empty_reply",
-            f"{host_of(self.url)} sent an empty reply (no text, no usage)",
-            url=self.url,
-            # A server that streams nothing may say why to a request that is not streamed (as
-            # llama-cpp-python's does for a prompt over its window): when the retries of the empty
-            # stream run out, one such request is made, once.
-            fallback=(lambda: self._once(request)) if fallback else None,
-        )
-
-    async def _once(self, request: ModelRequest) -> AsyncIterator[TextDelta | Completion]:
-        """One request that is not streamed, given as a stream: its text, then its completion."""
+    async def _request(self, request: ModelRequest) -> tuple[str, Heard]:
         import anthropic
 
         try:
@@ -142,12 +115,8 @@ class AnthropicBackend:
         text = "".join(getattr(b, "text", "") or "" for b in blocks if getattr(b, "type", None) == "text")
         usage: dict[str, int] = {}
         reported = _add_usage(usage, getattr(message, "usage", None))
-        if not text and not reported:
-            raise self._empty(request, fallback=False)
-        if text:
-            yield TextDelta(text)
-        priced = await _priced(request, text, usage if reported else None)
-        yield Completion(text, priced, getattr(message, "stop_reason", None))
+        stop_reason = getattr(message, "stop_reason", None)
+        return text, Heard(usage=Usage(**usage) if reported else None, stop_reason=stop_reason)
 
 
 USAGE_FIELDS = {
@@ -168,19 +137,6 @@ def _add_usage(totals: dict[str, int], reported: Any) -> bool:
         if isinstance(value, int):
             totals[ours] = value
     return True
-
-
-async def _priced(request: ModelRequest, text: str, usage: dict[str, int] | None) -> Usage:
-    """The call's usage, priced: as reported, or (``usage`` None) estimated from the prompt and the
-    reply and marked so."""
-    if usage is None:
-        prompt = "\n".join([request.system or "", *(m.content for m in request.messages)])
-        counted = Usage(
-            input_tokens=estimate_tokens(prompt), output_tokens=estimate_tokens(text), estimated=True
-        )
-    else:
-        counted = Usage(**usage)
-    return await pricing.priced(request.model, counted)
 
 
 def _error_field(body: Any, name: str) -> str | None:

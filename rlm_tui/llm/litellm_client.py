@@ -10,10 +10,10 @@ for what happened. litellm wraps a refused connection or a dropped stream in exc
 a status of 500 ("InternalServerError") that no server sent: what they wrap decides, so those are
 ``connect`` / ``dropped`` / ``timeout``, and only a status a server sent is called one.
 
-A reply that ends with no text and no usage is a failure too (``empty_reply``): it is what a local
-server (llama-cpp-python) streams when the prompt is over its window. A server that reports no usage
-in its stream (llama.cpp) gets counts estimated from the text, marked ``estimated``; litellm's own
-guess in their place is never passed on as reported.
+What the reply's end means (no text and no usage: ``empty_reply``; no stop reason: ``dropped``; no
+usage: counts estimated) is ``streams``'s, shared with the Anthropic client. A server that reports
+no usage in its stream (llama.cpp) is taken at its word: litellm's own guess in its place is never
+passed on as reported.
 """
 
 from __future__ import annotations
@@ -23,17 +23,12 @@ from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlsplit
 
-from rlm_tui.llm import litellm_loader, pricing
-from rlm_tui.llm.base import Completion, ModelRequest, TextDelta, Usage, estimate_tokens
-from rlm_tui.llm.retry import (
-    ProviderFailure,
-    chain,
-    host_of,
-    http_failure,
-    network_failure,
-    parse_retry_after,
-    stream_error_failure,
-)
+from rlm_tui.llm import litellm_loader
+from rlm_tui.llm.base import ModelRequest, Usage
+from rlm_tui.llm.failures import ProviderFailure, chain, host_of
+from rlm_tui.llm.http_errors import http_failure, parse_retry_after, stream_error_failure
+from rlm_tui.llm.network_errors import network_failure
+from rlm_tui.llm.streams import Heard, StreamingBackend
 
 
 def import_litellm() -> Any:
@@ -41,7 +36,7 @@ def import_litellm() -> Any:
     return litellm_loader.load()
 
 
-class LiteLLMBackend:
+class LiteLLMBackend(StreamingBackend):
     def __init__(self, *, api_base: str | None, timeout: float) -> None:
         self.api_base = api_base
         self.timeout = timeout
@@ -65,12 +60,14 @@ class LiteLLMBackend:
             kwargs["max_tokens"] = request.max_tokens
         return kwargs
 
-    async def stream(self, request: ModelRequest) -> AsyncIterator[TextDelta | Completion]:
+    @property
+    def url(self) -> str | None:
+        """The API base given (None: the provider's own, which litellm knows)."""
+        return self.api_base
+
+    async def _texts(self, request: ModelRequest, heard: Heard) -> AsyncIterator[str]:
         litellm = await litellm_loader.get()
-        parts: list[str] = []
         usage: Any = None
-        reported = False
-        stop_reason = None
         try:
             response = await litellm.acompletion(**self._kwargs(request, stream=True))
             async for chunk in response:
@@ -79,39 +76,16 @@ class LiteLLMBackend:
                 for choice in getattr(chunk, "choices", None) or []:
                     text = getattr(choice.delta, "content", None)
                     if text:
-                        parts.append(text)
-                        yield TextDelta(text)
+                        yield text
                     if choice.finish_reason:
-                        stop_reason = choice.finish_reason
+                        heard.stop_reason = choice.finish_reason
             reported = _usage_reported(response, usage)
         except Exception as exc:
             raise self._failure(litellm, exc) from None
-        text = "".join(parts)
-        if not text and not reported:
-            raise self._empty(request)
-        if stop_reason is None:
-            raise ProviderFailure(
-                "dropped",
-                f"the reply stream from {host_of(self.api_base)} ended before the message was complete",
-                url=self.api_base,
-            )
-        yield Completion(text, await _priced(request, text, usage if reported else None), stop_reason)
+        if reported:
+            heard.usage, heard.raw = _usage(usage), usage  # its own record, for its cost function
 
-    def _empty(self, request: ModelRequest, *, fallback: bool = True) -> ProviderFailure:
-        return ProviderFailure(
-            "empty_reply",
-            f"{host_of(self.api_base)} sent an empty reply (no text, no usage)",
-            url=self.api_base,
-            # Why a second kind of request: llama-cpp-python's server answers a streamed prompt
-            # that is over its window with a 200 and an empty stream, and says why (a 400,
-            # context_length_exceeded, with both sizes) only to a request that is not streamed. So
-            # when the retries of the empty stream run out, one such request is made, once; if the
-            # server answers it after all, that answer is the reply.
-            fallback=(lambda: self._once(request)) if fallback else None,
-        )
-
-    async def _once(self, request: ModelRequest) -> AsyncIterator[TextDelta | Completion]:
-        """One request that is not streamed, given as a stream: its text, then its completion."""
+    async def _request(self, request: ModelRequest) -> tuple[str, Heard]:
         litellm = await litellm_loader.get()
         try:
             response = await litellm.acompletion(**self._kwargs(request, stream=False))
@@ -120,17 +94,15 @@ class LiteLLMBackend:
         choices = getattr(response, "choices", None) or []
         message = getattr(choices[0], "message", None) if choices else None
         text = (getattr(message, "content", None) or "") if message is not None else ""
+        stop_reason = getattr(choices[0], "finish_reason", None) if choices else None
         usage = getattr(response, "usage", None)
         # litellm puts zeros where a body has no usage
         reported = usage is not None and bool(
             (getattr(usage, "prompt_tokens", 0) or 0) + (getattr(usage, "completion_tokens", 0) or 0)
         )
-        if not text and not reported:
-            raise self._empty(request, fallback=False)
-        if text:
-            yield TextDelta(text)
-        stop_reason = getattr(choices[0], "finish_reason", None) if choices else None
-        yield Completion(text, await _priced(request, text, usage if reported else None), stop_reason)
+        if not reported:
+            return text, Heard(stop_reason=stop_reason)
+        return text, Heard(usage=_usage(usage), raw=usage, stop_reason=stop_reason)
 
     def _failure(self, litellm: Any, exc: Exception) -> ProviderFailure:
         if isinstance(exc, ProviderFailure):
@@ -188,19 +160,6 @@ def _usage_reported(response: Any, usage: Any) -> bool:
     if not isinstance(chunks, list):  # not a litellm stream as we know it: take the usage as given
         return True
     return any(getattr(chunk, "usage", None) is not None for chunk in chunks)
-
-
-async def _priced(request: ModelRequest, text: str, raw: Any) -> Usage:
-    """The call's usage, priced: as the provider reported it, or (``raw`` None) estimated from the
-    prompt and the reply and marked so."""
-    if raw is None:
-        prompt = "\n".join([request.system or "", *(m.content for m in request.messages)])
-        estimate = Usage(
-            input_tokens=estimate_tokens(prompt), output_tokens=estimate_tokens(text), estimated=True
-        )
-        return await pricing.priced(request.model, estimate)
-    # litellm's own usage record is priced as it is: it is the shape its cost function expects.
-    return await pricing.priced(request.model, _usage(raw), raw=raw)
 
 
 def _usage(raw: Any) -> Usage:

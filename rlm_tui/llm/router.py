@@ -3,8 +3,9 @@ litellm, with retries. The root model and the sub-model may each have their own 
 only the root's set, a sub-call of the root model's provider uses it too (a key for that endpoint
 is never sent to the provider's public one).
 
-It also knows each model's limits and counts prompts in its tokens (see ``llm.limits``): both once
-per model and endpoint, then remembered. ``learn`` takes a window a server named in an error.
+It also knows each model's limits (see ``llm.limits``, asking the endpoint through
+``llm.endpoints``) and counts prompts in its tokens (``llm.token_counts``): both once per model and
+endpoint, then remembered. ``learn`` takes a window a server named in an error.
 """
 
 from __future__ import annotations
@@ -17,28 +18,20 @@ from typing import Any
 from rlm_tui.errors import ContextWindowError
 from rlm_tui.llm import litellm_loader, pricing
 from rlm_tui.llm.base import Completion, Message, ModelLimits, ModelRequest, TextDelta, TokenCount
-from rlm_tui.llm.limits import (
-    ASK_AGAIN_AFTER,
-    LEARNED,
-    PROBE_TIMEOUT,
-    ConfiguredLimits,
-    Endpoint,
+from rlm_tui.llm.endpoints import ASK_AGAIN_AFTER, PROBE_TIMEOUT, probe, served_name, server_root
+from rlm_tui.llm.limits import LEARNED, ConfiguredLimits, Endpoint, Resolved, resolve
+from rlm_tui.llm.models import provider_of
+from rlm_tui.llm.remembered import Remembered
+from rlm_tui.llm.retry import RetryPolicy, stream_with_retries
+from rlm_tui.llm.token_counts import (
     LitellmTokenizer,
-    Remembered,
-    Resolved,
     TokenCounter,
     Tokenizer,
     litellm_counts_exactly,
     llama_cpp_python_tokenizer,
     llama_cpp_tokenizer,
-    probe,
-    resolve,
-    served_name,
-    server_root,
     vllm_tokenizer,
 )
-from rlm_tui.llm.models import provider_of
-from rlm_tui.llm.retry import RetryPolicy, stream_with_retries
 
 
 class ModelRouter:
@@ -171,7 +164,7 @@ class ModelRouter:
 
     async def count_tokens(self, model: str, system: str | None, messages: list[Message]) -> TokenCount:
         """The prompt in the model's tokens: its server's tokenizer, else litellm's where it counts
-        with the model's own, else a generous estimate (see ``llm.limits.TokenCounter``)."""
+        with the model's own, else a generous estimate (see ``llm.token_counts.TokenCounter``)."""
         key = (model, self.endpoint_for(model))
         counter = self._counters.get(key)
         if counter is None:

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from rlm_tui.errors import ProviderError
+from rlm_tui.errors import ContextWindowError, ProviderError
 from rlm_tui.llm.base import (
     Completion,
     Message,
@@ -32,6 +32,7 @@ class Reply:
     usage: Usage | None = None
     error: str | None = None  # raise ProviderError(error) instead of answering
     error_kind: str = "error"  # the ProviderError's kind
+    window: int | None = None  # with error_kind "context_window": the window the "server" names
     stop_reason: str = "end_turn"  # "max_tokens": the reply was cut at the output limit
     chunk_chars: int = 64
     chunk_delay: float = 0.0  # seconds between deltas: a model streaming at a given speed
@@ -71,6 +72,8 @@ class ScriptedClient:
         if reply.delay:
             await asyncio.sleep(reply.delay)
         if reply.error:
+            if reply.error_kind == "context_window":
+                raise ContextWindowError(reply.error, model=request.model, window=reply.window)
             raise ProviderError(reply.error, kind=reply.error_kind, model=request.model)  # type: ignore[arg-type]
         for i in range(0, len(reply.text), reply.chunk_chars):
             if reply.chunk_delay and i:

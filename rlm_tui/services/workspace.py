@@ -171,6 +171,16 @@ class Workspace:
             field = "root_model" if which == "model" else "sub_model"
             self.session.settings = dataclasses.replace(self.session.settings, **{field: model})
 
+    async def model_window(self, model: str) -> str:
+        """The model's context window and output limit, and where each came from, in words."""
+        limits = await self.client.limits(model)
+        if limits.context_window is None:
+            return "context window unknown (set context_window for it, in the config file)"
+        text = f"context window {limits.context_window:,} tokens ({limits.source})"
+        if limits.max_output_tokens:
+            text += f", replies up to {limits.max_output_tokens:,} tokens"
+        return text
+
     # -- recorded sessions -----------------------------------------------------------------
 
     def shown_session(self, read_only_id: str | None) -> tuple[str, int]:

@@ -50,12 +50,12 @@ async def _vars(screen: Any, args: list[str]) -> None:
 
 async def _model(screen: Any, args: list[str], which: str = "model") -> None:
     label = which.replace("_", "-")
-    if not args:
-        await screen.chat.add_notice(f"{label}: {getattr(screen.workspace.config, which)}")
-        return
-    screen.workspace.set_model(which, args[0])
-    screen.refresh_status()
-    await screen.chat.add_notice(f"{label} is now {args[0]}")
+    if args:
+        screen.workspace.set_model(which, args[0])
+        screen.refresh_status()
+    model = getattr(screen.workspace.config, which)
+    said = f"{label} is now {model}" if args else f"{label}: {model}"
+    await screen.chat.add_notice(f"{said} — {await screen.workspace.model_window(model)}")
 
 
 async def _sub_model(screen: Any, args: list[str]) -> None:

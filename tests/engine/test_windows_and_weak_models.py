@@ -134,3 +134,32 @@ def test_the_coach_compares_errors_by_their_last_line():
     assert notes[:2] == [None, None] and "same error 3 times" in notes[2]
     with pytest.raises(TurnStuck):
         coach.observe("reply 5", tb.format(n=5))
+
+
+async def test_a_window_the_server_names_when_it_refuses_is_fitted_to(make_session):
+    chatty = [repl(f"s{i} = {i}\nprint('{i}' * 1500)") for i in range(1, 5)]
+    refused = Reply(
+        error="the prompt (2,600 tokens) exceeds the window", error_kind="context_window", window=2500
+    )
+    h = await make_session(root=[*chatty, refused, "FINAL_VAR(s4)"])
+    result = await h.session.run_turn("four steps")
+    assert result.status == "ok" and result.answer == "4"
+    assert h.of("Compacted") and h.of("Compacted")[0].window == 2500  # compacted to the window it named
+
+
+async def test_a_first_prompt_the_server_refuses_fails_naming_the_setting(make_session):
+    refused = Reply(error="too long", error_kind="context_window", window=300)
+    h = await make_session(root=[refused])
+    result = await h.session.run_turn("hi")
+    assert result.status == "failed" and "300 tokens" in result.error and "context_window" in result.error
+
+
+async def test_a_newest_iteration_too_long_for_the_window_is_shortened_not_a_failure(make_session):
+    rambling = repl("x = 7\nprint('y' * 5000)", text="Let me think. " * 250)
+    h = await make_session(root=[rambling, "FINAL_VAR(x)"], windows={ROOT: 1500})
+    result = await h.session.run_turn("go")
+    assert result.status == "ok" and result.answer == "7"
+    second = h.root_requests()[1]
+    assert "left out here to fit" in second.messages[-2].content
+    total = sum(len(m.content) for m in second.messages) + len(second.system or "")
+    assert total // 4 + second.max_tokens <= 1500

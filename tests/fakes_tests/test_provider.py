@@ -15,35 +15,23 @@ import http.client
 import json
 import threading
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import anthropic
 import litellm
 import pytest
 
-from rlm_tui.llm.anthropic_client import AnthropicBackend
-from rlm_tui.llm.base import Completion, Message, ModelRequest, TextDelta
-from rlm_tui.llm.litellm_client import LiteLLMBackend
-from rlm_tui.llm.retry import ProviderFailure
 from tests.fakes.provider import FakeProvider, FakeReply, FakeRequest, Script, content_text
 from tests.fakes.script import llama_cpp_over_window
+from tests.llm import conftest as clients
+from tests.llm.conftest import APIS, Outcome, backend_for, collect
 
 litellm.suppress_debug_info = True  # no "Give Feedback" banners in test output
 
+# The fixtures of the tests of our clients: the fake provider and its script, API keys.
+script, provider, keys = clients.script, clients.provider, clients.keys
+
 LONG_TEXT = "The quick brown fox jumps over the lazy dog. " * 3
-
-
-@pytest.fixture
-def script() -> Script:
-    return Script()
-
-
-@pytest.fixture
-def provider(script: Script) -> Iterator[FakeProvider]:
-    with FakeProvider(script) as running:
-        yield running
 
 
 def claude(provider: FakeProvider, timeout: float = 10.0) -> anthropic.AsyncAnthropic:
@@ -374,51 +362,17 @@ def test_script_rejects_ambiguous_rules() -> None:
 
 # --------------------------------------------------------------------------- faults through our clients
 
-APIS = ("anthropic", "openai")
-
-
-@dataclass
-class Outcome:
-    """What one of our clients made of a reply: the text deltas, then a completion or a failure."""
-
-    deltas: list[str]
-    completion: Completion | None = None
-    failure: ProviderFailure | None = None
-
-    @property
-    def text(self) -> str:
-        return "".join(self.deltas)
-
-
-@pytest.fixture
-def openai_key(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("OPENAI_API_KEY", "x")
-
 
 async def through_ours(
     provider: FakeProvider, api: str, model: str = "fake", timeout: float = 10.0
 ) -> Outcome:
-    if api == "anthropic":
-        backend: Any = AnthropicBackend(api_key="x", base_url=provider.anthropic_base, timeout=timeout)
-        name = f"anthropic/{model}"
-    else:
-        backend = LiteLLMBackend(api_base=provider.openai_base, timeout=timeout)
-        name = f"openai/{model}"
-    outcome = Outcome([])
-    try:
-        async for item in backend.stream(ModelRequest(name, [Message("user", "hi")])):
-            if isinstance(item, TextDelta):
-                outcome.deltas.append(item.text)
-            else:
-                outcome.completion = item
-    except ProviderFailure as failure:
-        outcome.failure = failure
-    return outcome
+    """A "hi" to ``model`` through our client for ``api``."""
+    return await collect(backend_for(provider, api, timeout), f"{api}/{model}")
 
 
 @pytest.mark.parametrize("api", APIS)
 async def test_a_scripted_status_reaches_our_clients_as_its_kind(
-    provider: FakeProvider, script: Script, api: str, openai_key: None
+    provider: FakeProvider, script: Script, api: str, keys: None
 ) -> None:
     script.on(model="bad-model", reply=FakeReply(status=404, text="model not found"))
     script.on(model="locked", reply=FakeReply(status=401, text="bad key"))
@@ -435,9 +389,7 @@ async def test_a_scripted_status_reaches_our_clients_as_its_kind(
 
 
 @pytest.mark.parametrize("api", APIS)
-async def test_an_unmatched_request_or_a_broken_responder_is_a_server_error(
-    api: str, openai_key: None
-) -> None:
+async def test_an_unmatched_request_or_a_broken_responder_is_a_server_error(api: str, keys: None) -> None:
     def broken(request: FakeRequest) -> str:
         raise KeyError("oops")
 
@@ -471,7 +423,7 @@ async def test_delay_holds_the_answer_back(provider: FakeProvider, script: Scrip
 
 @pytest.mark.parametrize("api", APIS)
 async def test_rate_limit_with_retry_after(
-    provider: FakeProvider, script: Script, api: str, openai_key: None
+    provider: FakeProvider, script: Script, api: str, keys: None
 ) -> None:
     script.on(reply=FakeReply(fault="rate_limit", retry_after=7))
 
@@ -484,7 +436,7 @@ async def test_rate_limit_with_retry_after(
 @pytest.mark.parametrize("api", APIS)
 @pytest.mark.parametrize("status", [500, 503, 529])
 async def test_server_errors(
-    provider: FakeProvider, script: Script, api: str, status: int, openai_key: None
+    provider: FakeProvider, script: Script, api: str, status: int, keys: None
 ) -> None:
     # The default status of a server_error is 500; other 5xx are asked for explicitly.
     reply = (
@@ -500,7 +452,7 @@ async def test_server_errors(
 
 @pytest.mark.parametrize("api", APIS)
 async def test_malformed_json_fails_our_clients_after_the_good_delta(
-    provider: FakeProvider, script: Script, api: str, openai_key: None
+    provider: FakeProvider, script: Script, api: str, keys: None
 ) -> None:
     script.on(reply=FakeReply(fault="malformed", text=LONG_TEXT))
 
@@ -513,7 +465,7 @@ async def test_malformed_json_fails_our_clients_after_the_good_delta(
 
 @pytest.mark.parametrize("api", APIS)
 async def test_a_cut_stream_fails_our_clients_after_the_partial_text(
-    provider: FakeProvider, script: Script, api: str, openai_key: None
+    provider: FakeProvider, script: Script, api: str, keys: None
 ) -> None:
     script.on(reply=FakeReply(fault="cut_stream", text="x" * 64))  # 4 deltas; 2 are sent
 
@@ -526,7 +478,7 @@ async def test_a_cut_stream_fails_our_clients_after_the_partial_text(
 
 @pytest.mark.parametrize("api", APIS)
 async def test_a_stall_times_our_clients_out(
-    provider: FakeProvider, script: Script, api: str, openai_key: None
+    provider: FakeProvider, script: Script, api: str, keys: None
 ) -> None:
     script.on(reply=FakeReply(fault="stall"))
 

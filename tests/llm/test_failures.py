@@ -9,95 +9,34 @@ counts and times, requests the server saw), never on the wording of another libr
 from __future__ import annotations
 
 import socket
-import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
 from rlm_tui.errors import ProviderError
-from rlm_tui.llm.anthropic_client import AnthropicBackend
-from rlm_tui.llm.base import Completion, Message, ModelRequest, RetryInfo, TextDelta, estimate_tokens
-from rlm_tui.llm.litellm_client import LiteLLMBackend
-from rlm_tui.llm.retry import (
-    LOCAL_RETRY_DELAY,
-    ProviderFailure,
-    RetryPolicy,
-    is_local_url,
-    stream_with_retries,
-    window_sizes,
-)
+from rlm_tui.llm.base import ModelRequest, RetryInfo, estimate_tokens
+from rlm_tui.llm.context_window import window_sizes
+from rlm_tui.llm.failures import ProviderFailure, is_local_url
+from rlm_tui.llm.retry import LOCAL_RETRY_DELAY, RetryPolicy, stream_with_retries
 from rlm_tui.llm.router import ModelRouter
 from tests.fakes.provider import FakeProvider, FakeReply, FakeRequest, Script
 from tests.fakes.script import llama_cpp_over_window
+from tests.llm.conftest import APIS, Outcome, backend, backend_for, base_for, collect
 
-APIS = ("anthropic", "openai")
+pytestmark = pytest.mark.usefixtures("keys")
+
 MODELS = {"anthropic": "anthropic/claude-sonnet-4-6", "openai": "openai/local-model"}
 QUESTION = "What is the capital of France?"
 QUICK = RetryPolicy(max_retries=2, base_delay=0.01)
-
-
-@pytest.fixture
-def script() -> Script:
-    return Script()
-
-
-@pytest.fixture
-def provider(script: Script) -> Iterator[FakeProvider]:
-    with FakeProvider(script) as running:
-        yield running
-
-
-@pytest.fixture(autouse=True)
-def keys(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("ANTHROPIC_API_KEY", "test-key")
-    monkeypatch.setenv("OPENAI_API_KEY", "test-key")
-
-
-@dataclass
-class Outcome:
-    deltas: list[str] = field(default_factory=list)
-    completion: Completion | None = None
-    failure: Exception | None = None
-    retries: list[RetryInfo] = field(default_factory=list)
-    seconds: float = 0.0
-
-    @property
-    def text(self) -> str:
-        return "".join(self.deltas)
-
-
-def base_for(provider: FakeProvider, api: str) -> str:
-    return provider.anthropic_base if api == "anthropic" else provider.openai_base
-
-
-def backend(base: str, api: str, timeout: float = 10) -> Any:
-    if api == "anthropic":
-        return AnthropicBackend(api_key="test-key", base_url=base, timeout=timeout)
-    return LiteLLMBackend(api_base=base, timeout=timeout)
 
 
 def router(base: str, policy: RetryPolicy = QUICK, timeout: float = 10) -> ModelRouter:
     return ModelRouter(api_base=base, policy=policy, timeout=timeout)
 
 
-async def collect(client: Any, api: str, system: str | None = None) -> Outcome:
-    outcome = Outcome()
-    request = ModelRequest(
-        MODELS[api], [Message("user", QUESTION)], system=system, on_retry=outcome.retries.append
-    )
-    started = time.monotonic()
-    try:
-        async for item in client.stream(request):
-            if isinstance(item, TextDelta):
-                outcome.deltas.append(item.text)
-            else:
-                outcome.completion = item
-    except (ProviderFailure, ProviderError) as exc:
-        outcome.failure = exc
-    outcome.seconds = time.monotonic() - started
-    return outcome
+async def ask(client: Any, api: str, system: str | None = None) -> Outcome:
+    """The question, to ``api``'s model."""
+    return await collect(client, MODELS[api], QUESTION, system=system)
 
 
 def closed_port_url(api: str) -> str:
@@ -119,7 +58,7 @@ def host(provider: FakeProvider) -> str:
 async def test_a_refused_connection_is_connect_naming_the_url_and_no_status(api: str) -> None:
     url = closed_port_url(api)
 
-    outcome = await collect(backend(url, api), api)
+    outcome = await ask(backend(url, api), api)
 
     failure = outcome.failure
     assert isinstance(failure, ProviderFailure)
@@ -132,7 +71,7 @@ async def test_a_refused_connection_is_connect_naming_the_url_and_no_status(api:
 async def test_a_refused_local_server_fails_fast_even_with_the_default_policy(api: str) -> None:
     url = closed_port_url(api)
 
-    outcome = await collect(router(url, RetryPolicy()), api)  # 4 retries from 1 s: 15 s of backoff
+    outcome = await ask(router(url, RetryPolicy()), api)  # 4 retries from 1 s: 15 s of backoff
 
     failure = outcome.failure
     assert isinstance(failure, ProviderError)
@@ -141,7 +80,9 @@ async def test_a_refused_local_server_fails_fast_even_with_the_default_policy(ap
     assert all(retry.delay <= LOCAL_RETRY_DELAY for retry in outcome.retries)
     assert outcome.seconds < 1.0
     assert str(failure).startswith(f"{MODELS[api]}: cannot connect to {url}: connection refused")
-    assert "HTTP" not in str(failure) and "500" not in str(failure)
+    assert "HTTP" not in str(failure) and " 500" not in str(failure).replace(
+        url, "URL"
+    )  # a port may hold 500
 
 
 async def _fail(kind: str, url: str, policy: RetryPolicy) -> tuple[ProviderError, list[RetryInfo]]:
@@ -197,7 +138,7 @@ async def test_a_connection_dropped_mid_reply_is_dropped_and_retried(
 ) -> None:
     rule = script.on(replies=[FakeReply(fault="cut_stream", text="x" * 64), "Paris."])
 
-    outcome = await collect(router(base_for(provider, api)), api)
+    outcome = await ask(router(base_for(provider, api)), api)
 
     assert outcome.completion is not None and outcome.completion.text == "Paris."
     assert len(outcome.retries) == 1 and len(rule.hits) == 2
@@ -211,7 +152,7 @@ async def test_a_dropped_connection_never_names_an_http_status(
 ) -> None:
     script.on(reply=FakeReply(fault="cut_stream", text="x" * 64))
 
-    outcome = await collect(router(base_for(provider, api)), api)
+    outcome = await ask(router(base_for(provider, api)), api)
 
     failure = outcome.failure
     assert isinstance(failure, ProviderError)
@@ -226,7 +167,7 @@ async def test_no_reply_in_time_is_a_timeout_naming_the_host_and_the_time(
 ) -> None:
     script.on(reply=FakeReply(fault="stall"))
 
-    outcome = await collect(backend(base_for(provider, api), api, timeout=0.3), api)
+    outcome = await ask(backend_for(provider, api, timeout=0.3), api)
 
     failure = outcome.failure
     assert isinstance(failure, ProviderFailure)
@@ -240,7 +181,7 @@ async def test_an_http_status_is_named_with_the_host_and_the_servers_message(
 ) -> None:
     rule = script.on(reply=FakeReply(fault="server_error", status=503, text="warming up, try later"))
 
-    outcome = await collect(router(base_for(provider, api)), api)
+    outcome = await ask(router(base_for(provider, api)), api)
 
     failure = outcome.failure
     assert isinstance(failure, ProviderError)
@@ -272,7 +213,7 @@ async def test_a_prompt_over_the_window_is_context_window_with_both_sizes_and_no
     rule = script.on(reply=reply)
     window, prompt = reply.window_sizes()
 
-    outcome = await collect(router(base_for(provider, api)), api)
+    outcome = await ask(router(base_for(provider, api)), api)
 
     failure = outcome.failure
     assert isinstance(failure, ProviderError)
@@ -327,7 +268,7 @@ async def test_a_stream_with_no_text_and_no_usage_is_an_empty_reply(
 ) -> None:
     script.on(reply=reply)
 
-    outcome = await collect(backend(base_for(provider, api), api), api)
+    outcome = await ask(backend_for(provider, api), api)
 
     failure = outcome.failure
     assert isinstance(failure, ProviderFailure)
@@ -344,7 +285,7 @@ async def test_an_empty_stream_is_retried_then_asked_once_unstreamed_which_says_
     only to a request that is not streamed."""
     script.on(reply=llama_cpp_over_window(window=512, prompt_tokens=600))
 
-    outcome = await collect(router(base_for(provider, api)), api)
+    outcome = await ask(router(base_for(provider, api)), api)
 
     failure = outcome.failure
     assert isinstance(failure, ProviderError)
@@ -370,7 +311,7 @@ async def test_an_answer_to_the_unstreamed_request_is_the_reply(
 
     script.on(reply=answer)
 
-    outcome = await collect(router(base_for(provider, api), RetryPolicy(max_retries=0)), api)
+    outcome = await ask(router(base_for(provider, api), RetryPolicy(max_retries=0)), api)
 
     assert outcome.failure is None and outcome.completion is not None
     assert outcome.text == outcome.completion.text == "Paris."
@@ -385,7 +326,7 @@ async def test_empty_both_ways_fails_as_an_empty_reply_after_the_one_extra_reque
 ) -> None:
     script.on(reply=FakeReply(fault="empty_stream"))
 
-    outcome = await collect(router(base_for(provider, api), RetryPolicy(max_retries=1, base_delay=0.01)), api)
+    outcome = await ask(router(base_for(provider, api), RetryPolicy(max_retries=1, base_delay=0.01)), api)
 
     failure = outcome.failure
     assert isinstance(failure, ProviderError) and failure.kind == "empty_reply"
@@ -400,7 +341,7 @@ async def test_no_text_with_reported_usage_is_an_empty_answer_not_a_failure(
 ) -> None:
     script.on(reply=FakeReply(text="", input_tokens=40, output_tokens=0))
 
-    outcome = await collect(backend(base_for(provider, api), api), api)
+    outcome = await ask(backend_for(provider, api), api)
 
     assert outcome.failure is None and outcome.completion is not None
     assert outcome.completion.text == "" and outcome.completion.usage.input_tokens == 40
@@ -416,7 +357,7 @@ async def test_a_stream_without_usage_gets_estimated_counts_marked_so(
     answer = "The capital of France is Paris, on the Seine."
     script.on(reply=FakeReply(text=answer, report_usage=False, input_tokens=999, output_tokens=999))
 
-    outcome = await collect(backend(base_for(provider, api), api), api, system="Answer briefly.")
+    outcome = await ask(backend_for(provider, api), api, system="Answer briefly.")
 
     completion = outcome.completion
     assert completion is not None and completion.text == answer
@@ -432,7 +373,7 @@ async def test_reported_usage_is_passed_on_as_reported(
 ) -> None:
     script.on(reply=FakeReply(text="Paris.", input_tokens=123, output_tokens=7))
 
-    outcome = await collect(backend(base_for(provider, api), api), api)
+    outcome = await ask(backend_for(provider, api), api)
 
     assert outcome.completion is not None
     usage = outcome.completion.usage
@@ -445,7 +386,7 @@ async def test_a_reply_cut_at_the_output_limit_says_so(
 ) -> None:
     script.on(contains="capital", reply=FakeReply(text="The capital of", stop_reason="max_tokens"))
 
-    cut = await collect(router(base_for(provider, api)), api)
+    cut = await ask(router(base_for(provider, api)), api)
 
     assert cut.completion is not None and cut.completion.text == "The capital of"
     assert cut.completion.stop_reason == ("max_tokens" if api == "anthropic" else "length")
@@ -457,7 +398,7 @@ async def test_a_reply_cut_at_the_output_limit_says_so(
 async def test_a_complete_reply_is_not_cut(provider: FakeProvider, script: Script, api: str) -> None:
     script.on(reply="Paris.")
 
-    outcome = await collect(backend(base_for(provider, api), api), api)
+    outcome = await ask(backend_for(provider, api), api)
 
     assert outcome.completion is not None
     assert outcome.completion.stop_reason == ("end_turn" if api == "anthropic" else "stop")

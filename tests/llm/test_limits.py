@@ -13,16 +13,9 @@ import pytest
 
 from rlm_tui.llm import router as router_module
 from rlm_tui.llm.base import Message, estimate_tokens
-from rlm_tui.llm.limits import (
-    LEARNED,
-    LITELLM,
-    UNKNOWN,
-    Configured,
-    ConfiguredLimits,
-    Setting,
-    litellm_counts_exactly,
-)
+from rlm_tui.llm.limits import LEARNED, LITELLM, UNKNOWN, Configured, ConfiguredLimits, Setting
 from rlm_tui.llm.router import ModelRouter
+from rlm_tui.llm.token_counts import litellm_counts_exactly
 from tests.fakes.provider import FakeProvider, Script
 
 SMOL = "openai/smollm2"  # a model litellm's map does not know

@@ -7,17 +7,15 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from rlm_tui.llm import pricing
-from rlm_tui.llm.anthropic_client import AnthropicBackend
 from rlm_tui.llm.base import Completion, Message, ModelRequest, Usage
-from rlm_tui.llm.litellm_client import LiteLLMBackend
 from tests.fakes.provider import FakeProvider, FakeReply, Script
+from tests.llm.conftest import APIS, backend_for
 
 ROOT = Path(__file__).resolve().parents[2]
 SONNET = "anthropic/claude-sonnet-4-6"  # $3 / $15 a million tokens; cache reads $0.30, writes $3.75
@@ -75,17 +73,6 @@ def test_limits_come_from_litellms_model_info() -> None:
 # --------------------------------------------------------------------------- calls through our clients
 
 
-@pytest.fixture
-def script() -> Script:
-    return Script()
-
-
-@pytest.fixture
-def provider(script: Script) -> Iterator[FakeProvider]:
-    with FakeProvider(script) as running:
-        yield running
-
-
 async def complete(backend: Any, model: str) -> Completion:
     items = [item async for item in backend.stream(ModelRequest(model, [Message("user", "hi")]))]
     assert isinstance(items[-1], Completion)
@@ -100,39 +87,30 @@ async def test_an_anthropic_call_is_priced_with_its_cache_tokens(
             text="ok", input_tokens=1000, output_tokens=100, cache_read_tokens=2000, cache_write_tokens=500
         )
     )
-    backend = AnthropicBackend(api_key="x", base_url=provider.anthropic_base, timeout=10)
-
-    completion = await complete(backend, SONNET)
+    completion = await complete(backend_for(provider, "anthropic"), SONNET)
 
     assert completion.usage == Usage(1000, 100, 2000, 500, pytest.approx(sonnet_price(1000, 100, 2000, 500)))
 
 
 async def test_a_litellm_call_is_priced_from_litellms_own_usage_record(
-    provider: FakeProvider, script: Script, monkeypatch: pytest.MonkeyPatch
+    provider: FakeProvider, script: Script, keys: None
 ) -> None:
-    monkeypatch.setenv("OPENAI_API_KEY", "x")
     script.on(reply=FakeReply(text="ok", input_tokens=1000, output_tokens=100, cache_read_tokens=2000))
-    backend = LiteLLMBackend(api_base=provider.openai_base, timeout=10)
 
-    completion = await complete(backend, "openai/gpt-4o")
+    completion = await complete(backend_for(provider, "openai"), "openai/gpt-4o")
 
     # gpt-4o: $2.50 in, $1.25 cached, $10 out a million tokens
     expected = 1000 * 2.5e-6 + 2000 * 1.25e-6 + 100 * 10e-6
     assert completion.usage == Usage(1000, 100, 2000, 0, pytest.approx(expected))
 
 
-@pytest.mark.parametrize("api", ["anthropic", "openai"])
+@pytest.mark.parametrize("api", APIS)
 async def test_a_call_to_an_unpriced_model_has_an_unknown_cost(
-    provider: FakeProvider, script: Script, api: str, monkeypatch: pytest.MonkeyPatch
+    provider: FakeProvider, script: Script, api: str, keys: None
 ) -> None:
-    monkeypatch.setenv("OPENAI_API_KEY", "x")
     script.on(reply=FakeReply(text="ok", input_tokens=10, output_tokens=2))
-    if api == "anthropic":
-        backend: Any = AnthropicBackend(api_key="x", base_url=provider.anthropic_base, timeout=10)
-    else:
-        backend = LiteLLMBackend(api_base=provider.openai_base, timeout=10)
 
-    completion = await complete(backend, f"{api}/a-model-nobody-priced")
+    completion = await complete(backend_for(provider, api), f"{api}/a-model-nobody-priced")
 
     assert (completion.text, completion.usage) == ("ok", Usage(10, 2, 0, 0, None))
 

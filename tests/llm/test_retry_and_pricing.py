@@ -7,7 +7,9 @@ import pytest
 from rlm_tui.errors import ProviderError
 from rlm_tui.llm import pricing
 from rlm_tui.llm.base import Completion, ModelRequest, RetryInfo, TextDelta, Usage
-from rlm_tui.llm.retry import ProviderFailure, RetryPolicy, parse_retry_after, stream_with_retries
+from rlm_tui.llm.failures import ProviderFailure
+from rlm_tui.llm.http_errors import parse_retry_after
+from rlm_tui.llm.retry import RetryPolicy, stream_with_retries
 
 
 def _request(seen: list[RetryInfo]) -> ModelRequest:

@@ -6,8 +6,6 @@ import subprocess
 import sys
 import threading
 
-import pytest
-
 from rlm_tui.engine.session import Session
 from rlm_tui.engine.settings import EngineSettings, Limits
 from rlm_tui.llm.retry import RetryPolicy
@@ -23,12 +21,7 @@ TURNS = [
 ]
 
 
-@pytest.fixture
-def anthropic_env(monkeypatch):
-    monkeypatch.setenv("ANTHROPIC_API_KEY", "test-key")
-
-
-async def test_later_turns_use_history_and_memory_and_never_resend_earlier_text(tmp_path, anthropic_env):
+async def test_later_turns_use_history_and_memory_and_never_resend_earlier_text(tmp_path, keys):
     script = Script()
     script.on(
         system_contains=ROOT_SYSTEM,
@@ -56,8 +49,7 @@ async def test_later_turns_use_history_and_memory_and_never_resend_earlier_text(
                 assert answers[earlier] not in request.text()
 
 
-async def test_one_concurrency_cap_per_model_across_the_session(tmp_path, monkeypatch):
-    monkeypatch.setenv("OPENAI_API_KEY", "test-key")
+async def test_one_concurrency_cap_per_model_across_the_session(tmp_path, keys):
     in_flight = {"now": 0, "most": 0}
     lock = threading.Lock()
 
@@ -94,8 +86,7 @@ def _release(lock, in_flight):
         in_flight["now"] -= 1
 
 
-async def test_root_and_sub_model_each_use_their_own_api_base(tmp_path, monkeypatch):
-    monkeypatch.setenv("OPENAI_API_KEY", "test-key")
+async def test_root_and_sub_model_each_use_their_own_api_base(tmp_path, keys):
     root_script, sub_script = Script(), Script()
     root_script.on(system_contains=ROOT_SYSTEM, replies=[repl("FINAL(llm_query('ping'))")])
     sub_script.on(contains="ping", reply="pong from the sub server")

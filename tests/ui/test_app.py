@@ -347,3 +347,22 @@ async def test_compaction_and_estimated_usage_are_shown(home):
         assert notes and "compacted" in notes[0]
         status = str(app.chat.query_one("#status").render())
         assert "turn 1: ~" in status and "session ~" in status
+
+
+async def test_the_model_command_says_the_window_and_where_it_came_from(home):
+    from rlm_tui.config import load
+    from rlm_tui.llm.scripted import ScriptedClient, by_purpose
+    from rlm_tui.ui.app import RLMApp
+    from tests.ui.conftest import send, wait_for
+
+    client = ScriptedClient(by_purpose([]), context_windows={"scripted/root": 2048})
+    app = RLMApp(load({"model": "scripted/root"}), client=client, animate=False)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await wait_for(app.startup_done.is_set, pilot)
+        await send(pilot, app, "/model")
+        texts = lambda: [str(w.render()) for w in app.chat.chat.query(".notice")]  # noqa: E731
+        await wait_for(lambda: any("context window 2,048 tokens" in t for t in texts()), pilot)
+        await send(pilot, app, "/sub-model scripted/other")
+        await wait_for(
+            lambda: any("sub-model is now scripted/other" in t and "unknown" in t for t in texts()), pilot
+        )
