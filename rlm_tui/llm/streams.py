@@ -52,10 +52,18 @@ class StreamingBackend:
         parts: list[str] = []
         heard = Heard()
         # closed with this stream: a caller that stops reading closes the SDK's stream at once
-        async with aclosing(self._texts(request, heard)) as texts:
-            async for text in texts:
-                parts.append(text)
-                yield TextDelta(text)
+        try:
+            async with aclosing(self._texts(request, heard)) as texts:
+                async for text in texts:
+                    parts.append(text)
+                    yield TextDelta(text)
+        except ProviderFailure as failure:
+            if failure.kind == "dropped" and not parts and failure.fallback is None:
+                # llama-cpp-python aborts the stream of a prompt over its window as often as it
+                # sends it empty: a stream that died before its first word gets the same one
+                # request that is not streamed, which says why
+                failure.fallback = lambda: self._once(request)
+            raise
         text = "".join(parts)
         if not text and heard.usage is None:
             raise self._empty(request)
@@ -82,7 +90,15 @@ class StreamingBackend:
 
     async def _once(self, request: ModelRequest) -> AsyncIterator[TextDelta | Completion]:
         """One request that is not streamed, given as a stream: its text, then its completion."""
-        text, heard = await self._request(request)
+        try:
+            text, heard = await self._request(request)
+        except ProviderFailure as failure:
+            if failure.kind != "dropped":
+                raise
+            # the client's pool may hand out the connection the server closed when it aborted the
+            # stream: that fails at once, before the server hears anything; a second try gets a
+            # fresh connection
+            text, heard = await self._request(request)
         if not text and heard.usage is None:
             raise self._empty(request, fallback=False)
         if text:

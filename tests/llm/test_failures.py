@@ -301,6 +301,27 @@ async def test_an_empty_stream_is_retried_then_asked_once_unstreamed_which_says_
 
 
 @pytest.mark.parametrize("api", APIS)
+async def test_a_stream_aborted_before_its_first_word_is_asked_once_unstreamed_too(
+    provider: FakeProvider, script: Script, api: str
+) -> None:
+    """llama-cpp-python also aborts the stream of a prompt over its window (a dropped connection,
+    no word sent) as often as it sends it empty."""
+
+    def answer(request: FakeRequest) -> FakeReply:
+        if request.stream:
+            return FakeReply(fault="cut_stream", text="")
+        return FakeReply(fault="context_window", window=512, input_tokens=600, window_shape="llama_cpp")
+
+    script.on(reply=answer)
+
+    outcome = await ask(router(base_for(provider, api)), api)
+
+    assert isinstance(outcome.failure, ProviderError) and outcome.failure.kind == "context_window"
+    assert (outcome.failure.window, outcome.failure.prompt_tokens) == (512, 600)
+    assert provider.requests[-1].stream is False  # the request that says why was made
+
+
+@pytest.mark.parametrize("api", APIS)
 async def test_an_answer_to_the_unstreamed_request_is_the_reply(
     provider: FakeProvider, script: Script, api: str
 ) -> None:
