@@ -14,7 +14,8 @@ line: configuration and usage problems exit 2, everything else that failed exits
     ├── AttachmentError    a file could not be attached                        (exit 1)
     ├── SessionBusy        a turn is already running in the session            (exit 1)
     ├── StoreError         the session database could not be read or written  (exit 1)
-    │   └── UnknownSession     no session (or more than one) matches an id      (exit 2)
+    │   ├── UnknownSession     no session (or more than one) matches an id      (exit 2)
+    │   └── NotRecorded        a turn ran but its records could not be written  (exit 1)
     ├── LimitReached       a turn's budget ran out (control flow inside the engine)
     ├── TurnCancelled      the user cancelled the turn (control flow inside the engine)
     └── TurnStuck          the model repeated itself; the turn stops as ``stuck``
@@ -136,6 +137,15 @@ class UnknownSession(StoreError, LookupError):
     """No recorded session (or more than one) matches the id given."""
 
     exit_code = 2
+
+
+class NotRecorded(StoreError):
+    """A turn ran (it may even have an answer, kept in ``result``) but what it did could not be
+    written to the database (a full disk, a read-only folder): it must not pass for a success."""
+
+    def __init__(self, message: str, result: object = None) -> None:
+        super().__init__(message)
+        self.result = result
 
 
 class LimitReached(RlmError):

@@ -172,6 +172,19 @@ def test_inf_and_nan_in_the_environment_are_rejected(home, monkeypatch, var, val
     assert str(raised.value) == f"environment variable {var}: {name} must be a finite number, not {value!r}"
 
 
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("max_cost_usd = -1\n", "line 1: max_cost_usd must be at least 0, not -1"),
+        ("\n[limits]\ncell_timeout = 0\n", "line 3: cell_timeout must be at least 0.1, not 0"),
+        ("session_wait = -5\n", "line 1: session_wait must be at least 0, not -5"),
+        ("session_wait = inf\n", "line 1: session_wait must be a finite number, not inf"),
+    ],
+)
+def test_negative_and_zero_limits_in_the_file_are_rejected_with_their_line(home, text, message):
+    assert _error(home, text) == f"{home / 'config.toml'}, {message}"
+
+
 def test_a_binary_config_file_is_one_line_naming_the_file(home):
     message = _error(home, b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xfe")
     assert message.startswith(f"{home / 'config.toml'}: not a text file") and "not UTF-8" in message

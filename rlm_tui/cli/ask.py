@@ -11,10 +11,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rlm_tui.cli.exit_codes import EXIT_OK
+from rlm_tui.cli.exit_codes import EXIT_FAILED, EXIT_OK
 from rlm_tui.config import Config
-from rlm_tui.errors import StoreError, UsageError, provider_exit_code
+from rlm_tui.errors import NotRecorded, StoreError, UsageError, provider_exit_code
 from rlm_tui.events import limit_name
+from rlm_tui.services.visible import json_safe, visible
 
 
 @dataclass
@@ -39,7 +40,7 @@ def read_question(arg: str | None) -> str:
 
 
 def check_files(paths: list[str]) -> list[Path]:
-    from rlm_tui.services.opening import attach_problem
+    from rlm_tui.services.attaching import attach_problem
 
     checked = []
     for raw in paths:
@@ -56,6 +57,7 @@ async def run(config: Config, request: AskRequest) -> tuple[int, dict[str, Any]]
     from rlm_tui.services.workspace import Workspace
 
     progress = ProgressLine()
+    not_recorded: str | None = None
     workspace = Workspace(config)
     workspace.on_problem = lambda message: progress.say(f"rlm: {message}")
     workspace.bus.subscribe(progress)
@@ -67,8 +69,12 @@ async def run(config: Config, request: AskRequest) -> tuple[int, dict[str, Any]]
             await workspace.new_session()
         for path in request.files:
             await workspace.attach(path)
-        result = await workspace.send(request.question)
         session_id = workspace.session.session_id
+        try:
+            result = await workspace.send(request.question)
+        except NotRecorded as exc:  # the answer is shown, but the run failed: exit 1
+            not_recorded = str(exc)
+            result = exc.result
     except OSError as exc:
         raise StoreError(f"the session could not be opened: {exc}") from None
     finally:
@@ -85,6 +91,9 @@ async def run(config: Config, request: AskRequest) -> tuple[int, dict[str, Any]]
         "usage": result.usage,
         "duration": round(result.duration, 3),
     }
+    if not_recorded is not None:
+        payload["error"] = not_recorded
+        return EXIT_FAILED, payload
     if result.answer is not None:
         return EXIT_OK, payload
     return provider_exit_code(result.error_kind), payload
@@ -93,14 +102,16 @@ async def run(config: Config, request: AskRequest) -> tuple[int, dict[str, Any]]
 def main(config: Config, request: AskRequest) -> int:
     code, payload = asyncio.run(run(config, request))
     if request.json_output:
-        print(json.dumps(payload, ensure_ascii=False))
+        print(json_safe(json.dumps(payload, ensure_ascii=False)))
     elif payload["answer"] is not None:
-        print(payload["answer"])
+        print(visible(payload["answer"]))
         if payload["stopped_by"]:
             print(f"rlm: stopped by the {limit_name(payload['stopped_by'])}", file=sys.stderr)
-    if payload["answer"] is None:
+    if code == EXIT_FAILED and payload["answer"] is not None and payload["error"]:
+        print(visible(f"rlm: {payload['error']}"), file=sys.stderr)  # answered, but not recorded
+    elif payload["answer"] is None:
         outcome = {"cancelled": "was cancelled", "stuck": "got stuck"}.get(
             payload["status"], payload["status"]
         )
-        print(f"rlm: the turn {outcome}: {payload['error'] or 'no answer'}", file=sys.stderr)
+        print(visible(f"rlm: the turn {outcome}: {payload['error'] or 'no answer'}"), file=sys.stderr)
     return code

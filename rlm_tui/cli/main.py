@@ -162,8 +162,10 @@ def _cmd_sessions(args: argparse.Namespace) -> int:
     from rlm_tui.cli import sessions as cmd
     from rlm_tui.services.catalog import Catalog
 
+    action = args.action
+    if action == "recover":  # the one command that must not open the database as usual
+        return cmd.cmd_recover(args.out)
     with Catalog.open() as catalog:
-        action = args.action
         if action == "list":
             return cmd.cmd_list(catalog, args.limit, args.json)
         if action == "search":
@@ -206,6 +208,14 @@ def _sessions_parser(sub: argparse._SubParsersAction) -> None:
     rename = actions.add_parser("rename", help="set a session's title")
     rename.add_argument("id")
     rename.add_argument("title")
+    recover = actions.add_parser(
+        "recover",
+        help="copy what can still be read from a damaged session database into a new one",
+        description="Read the session database row by row, skipping what is damaged, and write the "
+        "sessions, events and snapshots that can be read into a new database. The damaged file is "
+        "not changed.",
+    )
+    recover.add_argument("--out", metavar="PATH", help="the new database (default: beside the old one)")
     rm = actions.add_parser("rm", help="delete a session (asks first)")
     rm.add_argument("id")
     rm.add_argument("--yes", action="store_true", help="do not ask")
@@ -287,10 +297,34 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    code = _run(args)
+    if argv is None and args.func in (_cmd_ask, _cmd_tui):  # the app: closed its session on quit
+        _exit_now(code)
+    return code
+
+
+def _exit_now(code: int) -> None:
+    """End `rlm ask`'s process as soon as its answer is printed: its records are flushed by then
+    (the session is closed before the answer is printed), and tearing down the thousands of modules
+    the SDKs imported would add up to a second after the answer for nothing. Only from the command
+    line (``argv`` None): a caller of ``main`` in-process keeps its interpreter."""
+    import os
+
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe: nothing more can be said on it
+            pass
+    os._exit(code)
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         return args.func(args)
     except RlmError as exc:  # every failure of ours: one line, never a traceback
-        print(f"rlm: {exc}", file=sys.stderr)
+        from rlm_tui.services.visible import visible  # a message may quote a model or a file
+
+        print(visible(f"rlm: {exc}"), file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("rlm: interrupted", file=sys.stderr)

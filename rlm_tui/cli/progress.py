@@ -21,6 +21,7 @@ from rlm_tui.events import (
     counts_as_a_call,
     usage_tokens,
 )
+from rlm_tui.services.visible import visible
 
 NOTICE_KINDS = ("retry", "worker_restarted", "limit", "file_changed", "sandbox")
 
@@ -104,7 +105,7 @@ class ProgressLine:
     def _print_line(self, line: str) -> None:
         if self.live and self._drawn:
             self.stream.write("\r\x1b[K")
-        self.stream.write(line + "\n")
+        self.stream.write(visible(line) + "\n")  # a notice may quote model code or its output
         self.stream.flush()
         self._last_draw = 0.0
 

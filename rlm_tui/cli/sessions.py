@@ -1,4 +1,5 @@
-"""``rlm sessions``: list, show, search, export, fork, rename, rm — printing for people (or JSON)."""
+"""``rlm sessions``: list, show, search, export, fork, rename, rm, recover — printing for people
+(or JSON). Text from a model or a file is printed through ``visible``: controls shown, not run."""
 
 from __future__ import annotations
 
@@ -6,10 +7,11 @@ import json
 import sys
 from datetime import datetime
 
-from rlm_tui.cli.exit_codes import EXIT_OK, EXIT_USAGE
+from rlm_tui.cli.exit_codes import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from rlm_tui.events import usage_tokens
-from rlm_tui.services.catalog import Catalog, SessionRow
+from rlm_tui.services.catalog import Catalog, SessionRow, recover_store
 from rlm_tui.services.formatting import clip, when
+from rlm_tui.services.visible import json_safe, visible
 
 
 def _table(rows: list[list[str]], headers: list[str]) -> str:
@@ -22,7 +24,7 @@ def _table(rows: list[list[str]], headers: list[str]) -> str:
 def cmd_list(catalog: Catalog, limit: int, as_json: bool) -> int:
     sessions = catalog.list(limit=limit)
     if as_json:
-        print(json.dumps([s.to_dict() for s in sessions], ensure_ascii=False))
+        print(json_safe(json.dumps([s.to_dict() for s in sessions], ensure_ascii=False)))
         return EXIT_OK
     if not sessions:
         print("no sessions yet: `rlm ask QUESTION` or `rlm` starts one")
@@ -31,7 +33,7 @@ def cmd_list(catalog: Catalog, limit: int, as_json: bool) -> int:
         [s.id, clip(s.title, 44), s.root_model or "-", when(s.updated), str(s.turns), s.cost_text()]
         for s in sessions
     ]
-    print(_table(rows, ["ID", "TITLE", "MODEL", "UPDATED", "TURNS", "COST"]))
+    print(visible(_table(rows, ["ID", "TITLE", "MODEL", "UPDATED", "TURNS", "COST"])))
     return EXIT_OK
 
 
@@ -75,18 +77,25 @@ def cmd_show(catalog: Catalog, session_id: str, events: bool) -> int:
             + f"  {row['type']:<15} {row['node_id']}"
             for row in catalog.event_rows(session_id)
         ]
-    print("\n".join(out))
+    print(visible("\n".join(out)))
     return EXIT_OK
 
 
+# Matches are marked with two private-use characters no text of ours holds, then shown in bold on
+# a terminal and left unmarked in a pipe: literal brackets could not be told from the text's own.
+MATCH_ON, MATCH_OFF = "\ue000", "\ue001"
+
+
 def cmd_search(catalog: Catalog, text: str, limit: int) -> int:
-    hits = catalog.search(text, limit=limit)
+    hits = catalog.search(text, limit=limit, marks=(MATCH_ON, MATCH_OFF))
     if not hits:
-        print(f"nothing found for {text!r}")
+        print(visible(f"nothing found for {text!r}"))
         return EXIT_OK
+    bold, plain = ("\x1b[1m", "\x1b[22m") if sys.stdout.isatty() else ("", "")
     for hit in hits:
-        print(f"{hit.session_id}  turn {hit.turn:<3} {hit.where:<9} {clip(hit.title, 50)}")
-        print(f"    {clip(hit.snippet, 160)}")
+        print(visible(f"{hit.session_id}  turn {hit.turn:<3} {hit.where:<9} {clip(hit.title, 50)}"))
+        snippet = visible(f"    {clip(hit.snippet, 160)}")  # marks added after: ours, not the text's
+        print(snippet.replace(MATCH_ON, bold).replace(MATCH_OFF, plain))
     return EXIT_OK
 
 
@@ -106,7 +115,7 @@ def cmd_fork(catalog: Catalog, session_id: str, turn: int) -> int:
 
 def cmd_rename(catalog: Catalog, session_id: str, title: str) -> int:
     catalog.rename(session_id, title)
-    print(f"{session_id}: {title.strip()}")
+    print(visible(f"{session_id}: {title.strip()}"))
     return EXIT_OK
 
 
@@ -114,7 +123,7 @@ def cmd_rm(catalog: Catalog, session_id: str, yes: bool) -> int:
     info = catalog.get(session_id)
     if not yes:
         print(
-            f"Delete session {info.id} {info.title!r} ({info.turns} turns)? [y/N] ",
+            visible(f"Delete session {info.id} {info.title!r} ({info.turns} turns)? [y/N] "),
             end="",
             file=sys.stderr,
             flush=True,
@@ -128,4 +137,22 @@ def cmd_rm(catalog: Catalog, session_id: str, yes: bool) -> int:
             return EXIT_OK
     catalog.delete(session_id)
     print(f"deleted {info.id}")
+    return EXIT_OK
+
+
+def cmd_recover(out: str | None) -> int:
+    done = recover_store(out)
+    if done.problem is not None:
+        print(
+            f"rlm: nothing could be read from {done.source} ({done.problem}); it is kept as it was",
+            file=sys.stderr,
+        )
+        done.target.unlink(missing_ok=True)
+        return EXIT_FAILED
+    skipped = f"; {done.unreadable:,} damaged places could not be read" if done.unreadable else ""
+    print(
+        f"saved {done.sessions:,} sessions and {done.events:,} events into {done.target}{skipped}.\n"
+        f"{done.source} is kept as it was. To use the recovered database:\n"
+        f"  mv {done.source} {done.source}.damaged && mv {done.target} {done.source}"
+    )
     return EXIT_OK

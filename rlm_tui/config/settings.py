@@ -115,6 +115,12 @@ class Config(BaseSettings):
     )
     memory_limit_mb: Whole = Field(8192, ge=64, description="memory of the REPL worker, in MiB")
     max_processes: Whole = Field(64, ge=1, description="processes the REPL worker may start")
+    session_wait: Number = Field(
+        5.0,
+        ge=0,
+        le=3600,
+        description="seconds a turn waits for a session another rlm process is using, then gives up",
+    )
     theme: str = Field("rlm-dark", min_length=1, description="colour theme of the app")
     sandbox: Literal["auto", "bubblewrap", "process"] = Field(
         "auto", description="isolation of the REPL: auto (bubblewrap where it works), bubblewrap or process"

@@ -8,17 +8,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections import OrderedDict
+import dataclasses
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 from rlm_tui.engine.budget import TurnBudget
+from rlm_tui.engine.cache import CallCache
 from rlm_tui.engine.repl import REPL, REPLFactory
 from rlm_tui.engine.settings import EngineSettings
 from rlm_tui.engine.usage import UsageTally
 from rlm_tui.errors import LimitReached, ProviderError, TurnCancelled
 from rlm_tui.events import Event, EventSink, Notice
+from rlm_tui.events.text import utf8_safe
 from rlm_tui.llm.base import Completion, ModelClient, ModelRequest, RetryInfo, TextDelta
 
 T = TypeVar("T")
@@ -29,8 +31,7 @@ class SessionShared:
 
     def __init__(self, max_concurrency: int, cache_entries: int = 4096) -> None:
         self.max_concurrency = max_concurrency
-        self.cache: OrderedDict[tuple, asyncio.Future] = OrderedDict()
-        self.cache_entries = cache_entries
+        self.cache = CallCache(cache_entries)
         self._semaphores: dict[str, asyncio.Semaphore] = {}
         self._child_slots: dict[int, asyncio.Semaphore] = {}
         self.system_prompt_recorded: str | None = None  # events carry it once, not once per RLM
@@ -46,17 +47,6 @@ class SessionShared:
         if depth not in self._child_slots:
             self._child_slots[depth] = asyncio.Semaphore(self.max_concurrency)
         return self._child_slots[depth]
-
-    def cached(self, key: tuple) -> asyncio.Future | None:
-        fut = self.cache.get(key)
-        if fut is not None:
-            self.cache.move_to_end(key)
-        return fut
-
-    def remember(self, key: tuple, fut: asyncio.Future) -> None:
-        self.cache[key] = fut
-        while len(self.cache) > self.cache_entries:
-            self.cache.popitem(last=False)
 
 
 class TurnContext:
@@ -141,7 +131,8 @@ class TurnContext:
         timeout: float | None = None,
         enforce_time_limit: bool = True,
     ) -> Completion:
-        """One model call under the model's concurrency cap, cancellable, within the turn's time."""
+        """One model call under the model's concurrency cap, cancellable, within the turn's time.
+        Its text comes back without lone surrogates (``events.text``)."""
         if enforce_time_limit:
             remaining = self.budget.remaining_seconds()
             if remaining is not None:
@@ -155,14 +146,16 @@ class TurnContext:
                 async for item in self.client.stream(request):
                     if isinstance(item, TextDelta):
                         if on_delta is not None and item.text:
-                            on_delta(item.text)
+                            on_delta(utf8_safe(item.text))
                     elif isinstance(item, Completion):
                         result = item
                 if result is None:
                     raise ProviderError(
                         f"{request.model}: the stream ended without a completion", kind="bad_response"
                     )
-                return result
+                # model text enters the engine here: from now on it can always be encoded
+                text = utf8_safe(result.text)
+                return result if text is result.text else dataclasses.replace(result, text=text)
 
         try:
             return await self.guarded(run(), timeout)

@@ -41,6 +41,43 @@ def output_chars_for(window: int | None, configured_chars: int) -> int:
     return max(200, min(configured_chars, window * CHARS_PER_TOKEN // 4))
 
 
+def reply_output_chars_for(window: int | None, configured_chars: int) -> int:
+    """How much of all of one reply's cell output the model sees: the setting, and at most ~half
+    of a known window."""
+    if not window:
+        return configured_chars
+    return max(200, min(configured_chars, window * CHARS_PER_TOKEN // 2))
+
+
+class ReplyOutput:
+    """The shares of one reply's cells in what the model sees of their output.
+
+    Each cell gets its own cap, and at most an even split of what the reply has left over the
+    cells still to run: a flood in one cell cannot crowd out the output of the cells after it, and
+    cells that print little leave more for the rest. Shares are fixed as each cell finishes, so the
+    output a cell's event records is the output the model saw.
+    """
+
+    def __init__(self, per_cell: int, total: int, cells: int) -> None:
+        self.per_cell = per_cell
+        self.total = total
+        self.cells_left = cells
+        self.used = 0
+        self.printed = 0  # characters the cells printed, all of them
+        self.shortened = 0  # cells cut below their own cap to keep the reply within the total
+
+    def share(self) -> int:
+        """The next cell's share."""
+        return min(self.per_cell, (self.total - self.used) // max(1, self.cells_left))
+
+    def spend(self, share: int, output_chars: int) -> None:
+        self.cells_left -= 1
+        self.used += min(share, output_chars)
+        self.printed += output_chars
+        if share < min(self.per_cell, output_chars):
+            self.shortened += 1
+
+
 def does_not_fit(
     model: str, prompt_tokens: int, limits: ModelLimits, reply_tokens: int
 ) -> ContextWindowError:

@@ -107,6 +107,24 @@ def cell_feedback(
     return "\n\n".join(parts)
 
 
+def blocks_not_run(total: int, limit: int) -> str:
+    """Told when a reply had more code blocks than one reply may run."""
+    left_out = f"block {total:,} was" if total == limit + 1 else f"blocks {limit + 1}–{total} were"
+    return (
+        f"Your reply had {total:,} code blocks, but at most {limit} run per reply: {left_out} not run. "
+        "Put the work in fewer blocks (a loop in one block runs as much as you like)."
+    )
+
+
+def reply_output_shortened(total: int, printed: int, shortened: int) -> str:
+    """Told when a reply's cells together printed more than the model sees of one reply."""
+    return (
+        f"Your cells printed {printed:,} characters in all, but you see at most {total:,} of one reply's "
+        f"output, so {shortened} cell(s) above were cut more than usual. Print less (sizes, samples, "
+        "summaries) and keep results in variables."
+    )
+
+
 CUT_WITH_CODE = "Your reply was cut off at the output token limit; write shorter replies."
 CONTINUE = (
     "Your reply was cut off at the output token limit. Continue it exactly where it stopped, without "

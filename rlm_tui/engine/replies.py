@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 _FENCE = re.compile(
@@ -91,7 +92,10 @@ def text_final(reply: str) -> TextFinal | None:
     return TextFinal(match.group(1), argument.strip())
 
 
-_ANY_FENCE = re.compile(r"^[ \t]*```[ \t]*([\w+-]*)[^\n]*\n(.*?)^[ \t]*```[ \t]*$", re.M | re.S)
+_FENCE_LINE = re.compile(r"[ \t]*```[ \t]*([\w+-]*)")  # any fence line, and its language tag
+_BARE_FENCE = re.compile(r"[ \t]*```[ \t]*")  # a line that closes a fence
+_SCAN_LINES = 200  # how far above a lone closing fence the code it closes is looked for
+_SCAN_CHARS = 20_000
 _RUNS = {"repl", "python", "py", "python3"}
 _CODE_NODES = (ast.Assign, ast.AugAssign, ast.Import, ast.ImportFrom, ast.For, ast.While, ast.If,
                ast.FunctionDef, ast.AsyncFunctionDef, ast.With, ast.Try, ast.Call, ast.Await)  # fmt: skip
@@ -109,18 +113,46 @@ def _looks_like_python(code: str) -> bool:
     return any(isinstance(node, _CODE_NODES) for node in ast.walk(tree))
 
 
+def _fenced(reply: str) -> Iterator[tuple[str, str]]:
+    """(language tag, body) of each fenced block, in one pass: a line starting with ``` opens a
+    block, the next bare ``` line closes it. (A regular expression doing the same tried every
+    fence as an opening up to the end of the reply: quadratic on a reply of unclosed fences.)"""
+    lines = reply.split("\n")
+    opening: tuple[int, str] | None = None
+    for i, line in enumerate(lines):
+        if opening is None:
+            match = _FENCE_LINE.match(line)
+            if match is not None and i < len(lines) - 1:  # an opening fence ends its line
+                opening = (i, match.group(1))
+        elif _BARE_FENCE.fullmatch(line):
+            start, tag = opening
+            yield tag, "".join(body + "\n" for body in lines[start + 1 : i])
+            opening = None
+
+
+def _code_above(lines: list[str]) -> str | None:
+    """The code that ends just above a closing fence whose opening is missing: the longest run of
+    last lines that reads as code (prose may come first). Only the last lines are tried, so a
+    long reply costs a bounded number of parses."""
+    start_at, chars = len(lines), 0
+    while start_at > 0 and len(lines) - start_at < _SCAN_LINES and chars < _SCAN_CHARS:
+        start_at -= 1
+        chars += len(lines[start_at]) + 1
+    for start in range(start_at, len(lines)):
+        code = "\n".join(lines[start:])
+        if _looks_like_python(code):
+            return code
+    return None
+
+
 def unrun_code(reply: str) -> str | None:
     """Code in a reply that will not run: in a fence without ``repl`` (no language, or another
     one), or above a closing fence that has no opening one. Returns the code, or None."""
-    for match in _ANY_FENCE.finditer(reply):
-        if match.group(1).lower() not in _RUNS and _looks_like_python(match.group(2)):
-            return match.group(2)
+    for tag, body in _fenced(reply):
+        if tag.lower() not in _RUNS and _looks_like_python(body):
+            return body
     lines = reply.splitlines()
     fences = [i for i, line in enumerate(lines) if line.strip().startswith("```")]
     if fences and lines[fences[0]].strip() == "```":  # the first fence closes: its opening is missing
-        above = lines[: fences[0]]
-        for start in range(len(above)):  # prose may come first: find where the code starts
-            code = "\n".join(above[start:])
-            if _looks_like_python(code):
-                return code
+        return _code_above(lines[: fences[0]])
     return None

@@ -21,10 +21,12 @@ from rlm_tui.engine.fitting import (
     COMPACT_AT,
     COMPACT_TO,
     MIN_OUTPUT,
+    ReplyOutput,
     does_not_fit,
     output_budget,
     output_chars_for,
     plan_compaction,
+    reply_output_chars_for,
 )
 from rlm_tui.engine.repl import REPL
 from rlm_tui.engine.replies import TextFinal, code_blocks, text_final, unrun_code
@@ -42,6 +44,7 @@ from rlm_tui.events import (
     Notice,
     nodes,
 )
+from rlm_tui.events.text import utf8_safe
 from rlm_tui.llm.base import Completion, Message, ModelLimits, ModelRequest
 from rlm_tui.sandbox.rendering import render_value
 from rlm_tui.sandbox.truncate import truncate_for_model
@@ -122,13 +125,20 @@ class RLMRun:
         if not blocks:
             return await self._reply_without_code(reply, written_final, iteration)
 
-        shown_chars = output_chars_for(self.limits.context_window, ctx.settings.sandbox.model_output_chars)
+        settings = ctx.settings
+        ran = blocks[: settings.max_cells_per_reply]
+        budget = ReplyOutput(
+            output_chars_for(self.limits.context_window, settings.sandbox.model_output_chars),
+            reply_output_chars_for(self.limits.context_window, settings.reply_output_chars),
+            len(ran),
+        )
         outputs: list[tuple[int, str, str]] = []
         skipped = 0
         first_error: str | None = None
-        for index, code in enumerate(blocks, 1):
-            result = await self._run_cell(node, iteration, index, code)
-            shown, _ = result.for_model(shown_chars)
+        for index, code in enumerate(ran, 1):
+            share = budget.share()
+            result, shown = await self._run_cell(node, iteration, index, code, share)
+            budget.spend(share, len(result.output))
             outputs.append((index, result.status, shown))
             self._ran.setdefault(iteration, []).append(_cell_line(iteration, index, code, result))
             if result.final is not None:
@@ -137,15 +147,26 @@ class RLMRun:
                 raise TurnCancelled()
             if result.status != "ok":
                 first_error = result.error or result.status
-                skipped = len(blocks) - index
+                skipped = len(ran) - index
                 break
+        notes = [prompts.CUT_WITH_CODE] if reply.was_cut else []
+        if len(blocks) > len(ran):
+            notes.append(prompts.blocks_not_run(len(blocks), len(ran)))
+            ctx.event(
+                Notice,
+                node,
+                self.node,
+                kind="limit",
+                message=f"a reply had {len(blocks):,} code blocks; only the first {len(ran)} ran",
+            )
+        if budget.shortened:
+            notes.append(prompts.reply_output_shortened(budget.total, budget.printed, budget.shortened))
         try:
             ctx.check()
         except LimitReached:
             # The best-answer request must still show the output of the cells that crossed the limit.
             self._unseen_outputs = outputs
             raise
-        notes = [prompts.CUT_WITH_CODE] if reply.was_cut else []
         repeated = self.coach.observe(text, first_error)
         if repeated:
             notes.append(repeated)
@@ -349,7 +370,7 @@ class RLMRun:
         and which variables the REPL holds now, appended to the first message."""
         iterations = list(range(self._first_pair, self._first_pair + pairs))
         try:
-            table, _ = await self.repl.var_table()
+            table = utf8_safe((await self.repl.var_table())[0])  # previews of model-made values
         except SandboxError as exc:
             table = f"(the variable table could not be built: {exc}; SHOW_VARS() may tell more)"
         ran = [line for i in iterations for line in self._ran.pop(i, [])]
@@ -362,7 +383,10 @@ class RLMRun:
 
     # -- a cell --------------------------------------------------------------------------------
 
-    async def _run_cell(self, iteration_node: str, iteration: int, index: int, code: str) -> CellResult:
+    async def _run_cell(
+        self, iteration_node: str, iteration: int, index: int, code: str, shown_chars: int
+    ) -> tuple[CellResult, str]:
+        """Run one cell; returns its result and the output the model sees (``shown_chars`` of it)."""
         ctx = self.ctx
         node = nodes.cell(iteration_node, index)
         ctx.event(
@@ -376,14 +400,14 @@ class RLMRun:
             code,
             timeout=timeout,
             on_output=lambda stream, text: ctx.event(
-                CellOutput, node, iteration_node, stream=stream, text=text
+                CellOutput, node, iteration_node, stream=stream, text=utf8_safe(text)
             ),
             on_call=self.subcalls.handler(node, self.depth),
             label=f"{iteration}.{index}",
             new_turn=self._first_cell,
         )
         self._first_cell = False
-        shown_chars = output_chars_for(self.limits.context_window, ctx.settings.sandbox.model_output_chars)
+        result = _clean(result)
         shown, truncated = result.for_model(shown_chars)
         ctx.event(
             CellFinished,
@@ -400,11 +424,15 @@ class RLMRun:
         )
         if result.restart_note:
             ctx.event(Notice, node, iteration_node, kind="worker_restarted", message=result.restart_note)
-        return result
+        return result, shown
 
     async def _resolve_text_final(self, final: TextFinal) -> str | None:
         """The answer a FINAL/FINAL_VAR line names, or None if it names a missing variable.
         ``SandboxError`` when the REPL could not be asked."""
+        answer = await self._resolve(final)
+        return None if answer is None else utf8_safe(answer)  # '\ud800' in a literal is a surrogate
+
+    async def _resolve(self, final: TextFinal) -> str | None:
         name = final.variable_name()
         if final.kind == "FINAL_VAR" and name is not None:
             return await self.repl.render_value(name)
@@ -442,6 +470,22 @@ class RLMRun:
         except (ProviderError, LimitReached, TimeoutError, SandboxError) as exc:
             text = f"No answer was reached before the limit, and asking for a best answer failed ({exc})."
         return RunOutcome(f"{text}\n\n{note}" if text else note, stopped_by=limit.limit)
+
+
+def _clean(result: CellResult) -> CellResult:
+    """A cell's result with its text made safe to store (``events.text``): model code can print,
+    raise and return lone surrogates."""
+
+    def safe(text: str | None) -> str | None:
+        return None if text is None else utf8_safe(text)
+
+    return dataclasses.replace(
+        result,
+        chunks=[(stream, utf8_safe(text)) for stream, text in result.chunks],
+        error=safe(result.error),
+        final=safe(result.final),
+        restart_note=safe(result.restart_note),
+    )
 
 
 def _cell_line(iteration: int, index: int, code: str, result: CellResult) -> str:

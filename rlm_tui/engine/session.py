@@ -36,6 +36,7 @@ from rlm_tui.events import (
     nodes,
     turn_outcome_text,
 )
+from rlm_tui.events.text import utf8_safe
 from rlm_tui.llm.base import ModelClient
 from rlm_tui.sandbox.snapshot import Snapshot
 
@@ -168,6 +169,7 @@ class Session:
     async def run_turn(self, message: str) -> TurnResult:
         if self._ctx is not None:
             raise SessionBusy("a turn is already running in this session")
+        message = utf8_safe(message)  # e.g. bad bytes in argv, decoded with surrogateescape
         self.state.turns += 1
         turn = self.state.turns
         node = nodes.turn(turn)
@@ -237,6 +239,8 @@ class Session:
             status, error = "failed", f"the REPL failed: {exc}"
         finally:
             self._ctx = None
+        answer = None if answer is None else utf8_safe(answer)
+        error = None if error is None else utf8_safe(error)
         if error:
             where = "model" if error_kind or status == "stuck" else "sandbox"
             ctx.event(Error, node, None, message=error, where=where)
@@ -262,7 +266,7 @@ class Session:
             table, _ = await self.repl.var_table()
         except SandboxError as exc:
             return f"(the variable table could not be built: {exc}; SHOW_VARS() may tell more)"
-        return table
+        return utf8_safe(table)
 
     def _report_restarts(self, ctx: TurnContext, node: str) -> None:
         for note in self.repl.unreported_restarts:

@@ -27,3 +27,8 @@ class EngineSettings:
     inline_message_chars: int = 4000  # longer user messages go to `context` with a preview
     max_output_tokens: int | None = None
     best_answer_seconds: float = 120.0  # the one last call after a limit gets at most this long
+    # One reply's code blocks: at most this many run (the rest are skipped, and the model told), and
+    # the model sees at most this many characters of all their output together (each cell also
+    # within sandbox.model_output_chars), so one reply cannot flood the next prompt.
+    max_cells_per_reply: int = 20
+    reply_output_chars: int = 60_000

@@ -10,13 +10,15 @@ import asyncio
 import hashlib
 import itertools
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+from rlm_tui.engine.cache import Entry
 from rlm_tui.engine.context import TurnContext
 from rlm_tui.engine.fitting import MIN_OUTPUT, output_budget
 from rlm_tui.errors import ProviderError, TurnCancelled, TurnStuck
 from rlm_tui.events import SubCallFinished, SubCallStarted, nodes
+from rlm_tui.events.text import utf8_safe
 from rlm_tui.llm.base import Message, ModelRequest, Usage, estimate_tokens
 from rlm_tui.sandbox.types import SubCallHandler, SubCallRejected, SubCallRequest
 
@@ -45,7 +47,7 @@ class SubCalls:
             return nodes.sub_call(cell_node, next(counter))
 
         async def handle(req: SubCallRequest) -> Any:
-            args = req.args
+            args = _safe_args(req.args)
             model = args.get("model")
             if req.fn == "llm_query":
                 return await self.llm(node(), cell_node, depth + 1, args["prompt"], model)
@@ -105,17 +107,16 @@ class SubCalls:
         )
 
     async def _from_cache(
-        self, key: tuple, node: str, parent: str, kind: str, model: str, prompt: str, depth: int
+        self, entry: Entry, node: str, parent: str, kind: str, model: str, prompt: str, depth: int
     ) -> str | None:
-        fut = self.ctx.shared.cached(key)
-        if fut is None:
-            return None
+        """Wait for an identical call's answer; None when it failed (the caller tries itself)."""
         started = time.perf_counter()
         self.ctx.event(
             SubCallStarted, node, parent, kind=kind, model=model, prompt=prompt, depth=depth, cached=True
         )
         try:
-            text = await asyncio.shield(fut)
+            with self.ctx.shared.cache.waiting(node, entry.holder):
+                text = await asyncio.shield(entry.future)
         except Exception as exc:
             error = f"the identical call it waited for failed ({exc}); trying again"
             self._finished(node, parent, kind, model, started, response=None, cached=True, error=error)
@@ -214,14 +215,18 @@ class SubCalls:
     ) -> str:
         """Cache, budget and window check, the SubCall events, and errors as cell exceptions."""
         ctx = self.ctx
-        if ctx.shared.cached(key) is not None:
-            cached = await self._from_cache(key, node, parent, kind, model, prompt, depth)
+        cache = ctx.shared.cache
+        entry = cache.get(key)
+        shared = entry is None or cache.can_wait(node, entry)  # else: its own call, not cached
+        if entry is not None and shared:
+            cached = await self._from_cache(entry, node, parent, kind, model, prompt, depth)
             if cached is not None:
                 return cached
             node = nodes.retry(node)
         max_tokens = await self._admit(model, admitted_prompt)
         fut: asyncio.Future = asyncio.get_running_loop().create_future()
-        ctx.shared.remember(key, fut)
+        if shared:
+            cache.put(key, fut, node)
         ctx.event(SubCallStarted, node, parent, kind=kind, model=model, prompt=prompt, depth=depth)
         started = time.perf_counter()
         try:
@@ -241,9 +246,18 @@ class SubCalls:
         return text
 
 
+def _safe_args(args: Mapping[str, Any]) -> dict[str, Any]:
+    """A sub-call's arguments from model code, its prompts made safe to send and store."""
+    safe = dict(args)
+    if isinstance(safe.get("prompt"), str):
+        safe["prompt"] = utf8_safe(safe["prompt"])
+    if isinstance(safe.get("prompts"), list | tuple):
+        safe["prompts"] = [utf8_safe(p) if isinstance(p, str) else p for p in safe["prompts"]]
+    return safe
+
+
 def _forget(ctx: TurnContext, key: tuple, fut: asyncio.Future, exc: BaseException) -> None:
-    if ctx.shared.cache.get(key) is fut:
-        del ctx.shared.cache[key]
+    ctx.shared.cache.drop(key, fut)
     if not fut.done():
         fut.set_exception(exc if isinstance(exc, Exception) else TurnCancelled("cancelled"))
         fut.exception()  # mark retrieved: nobody else may be waiting

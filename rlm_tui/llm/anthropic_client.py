@@ -33,6 +33,7 @@ class AnthropicBackend(StreamingBackend):
         self.base_url = base_url
         self.timeout = timeout
         self._client: Any = None
+        pricing.load_table()  # in the background: there when the first reply ends
 
     def _sdk(self) -> Any:
         if self._client is None:

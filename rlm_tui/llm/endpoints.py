@@ -61,7 +61,9 @@ async def probe(api_base: str, model: str, *, timeout: float = PROBE_TIMEOUT) ->
 
     root, name = server_root(api_base), served_name(model)
     try:
-        async with httpx.AsyncClient(timeout=timeout) as client:
+        # a plain-HTTP server (a local one, mostly) needs no TLS: skip building a certificate store
+        plain = api_base.startswith("http://")
+        async with httpx.AsyncClient(timeout=timeout, verify=not plain) as client:
             asks = [
                 asyncio.ensure_future(_ask(client, "GET", f"{root}/props")),
                 asyncio.ensure_future(_ask(client, "GET", f"{root}/v1/models")),

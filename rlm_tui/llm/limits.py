@@ -8,7 +8,8 @@ Each value on its own, the first found wins (``resolve``):
    ``endpoints.probe``). The server running the model knows its real window; litellm's map knows
    only a model's name (an alias such as ``gpt-4o-mini`` on a local llama.cpp server would be taken
    for OpenAI's);
-3. litellm's model map (not asked for the output limit of a model a local server identified);
+3. litellm's model map (not asked for the output limit of a model a local server identified, nor
+   for a model no map can know: see ``routes.uses_litellms_map``);
 4. unknown (llama-cpp-python's own server reports no window).
 
 A window a server names in an error is ``learn``t by the router and wins over all of these.
@@ -21,6 +22,7 @@ from dataclasses import dataclass, field
 
 from rlm_tui.llm import litellm_loader, pricing
 from rlm_tui.llm.base import ModelLimits
+from rlm_tui.llm.routes import uses_litellms_map
 
 LITELLM = "litellm's model map"
 LEARNED = "learned from the server's error"
@@ -106,7 +108,7 @@ async def resolve(
         settled, identified = said.answered, said.server is not None
         if said.window is not None:
             window, window_source = said.window, said.source
-    if window is None or (output is None and not identified):
+    if (window is None or (output is None and not identified)) and uses_litellms_map(model):
         mapped_window, mapped_output = await litellm_limits(model)
         if window is None and mapped_window is not None:
             window, window_source = mapped_window, LITELLM

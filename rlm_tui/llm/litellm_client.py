@@ -18,16 +18,16 @@ passed on as reported.
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlsplit
 
-from rlm_tui.llm import litellm_loader
-from rlm_tui.llm.base import ModelRequest, Usage
+from rlm_tui.llm import litellm_loader, pricing
+from rlm_tui.llm.base import ModelRequest
 from rlm_tui.llm.failures import ProviderFailure, chain, host_of
 from rlm_tui.llm.http_errors import http_failure, parse_retry_after, stream_error_failure
 from rlm_tui.llm.network_errors import network_failure
+from rlm_tui.llm.openai_client import body_message, clean, error_fields, usage_of
 from rlm_tui.llm.streams import Heard, StreamingBackend
 
 
@@ -41,6 +41,7 @@ class LiteLLMBackend(StreamingBackend):
         self.api_base = api_base
         self.timeout = timeout
         litellm_loader.start()
+        pricing.load_table()  # in the background: there when the first reply ends
 
     def _kwargs(self, request: ModelRequest, *, stream: bool) -> dict[str, Any]:
         messages = [{"role": "system", "content": request.system}] if request.system else []
@@ -83,7 +84,7 @@ class LiteLLMBackend(StreamingBackend):
         except Exception as exc:
             raise self._failure(litellm, exc) from None
         if reported:
-            heard.usage, heard.raw = _usage(usage), usage  # its own record, for its cost function
+            heard.usage, heard.raw = usage_of(usage), usage  # its own record, for its cost function
 
     async def _request(self, request: ModelRequest) -> tuple[str, Heard]:
         litellm = await litellm_loader.get()
@@ -102,7 +103,7 @@ class LiteLLMBackend(StreamingBackend):
         )
         if not reported:
             return text, Heard(stop_reason=stop_reason)
-        return text, Heard(usage=_usage(usage), raw=usage, stop_reason=stop_reason)
+        return text, Heard(usage=usage_of(usage), raw=usage, stop_reason=stop_reason)
 
     def _failure(self, litellm: Any, exc: Exception) -> ProviderFailure:
         if isinstance(exc, ProviderFailure):
@@ -127,7 +128,7 @@ class LiteLLMBackend(StreamingBackend):
             sent = _status_mapped(causes)
         if sent is not None:
             status, body, message, holder = sent
-            fields = _error_fields(body)
+            fields = error_fields(body)
             names = (fields.get("code"), fields.get("type"))
             if any(type(cause).__name__ == "ContextWindowExceededError" for cause in causes):
                 names += ("context_length_exceeded",)  # litellm knows the provider's words for it
@@ -141,10 +142,10 @@ class LiteLLMBackend(StreamingBackend):
             )
         if any(isinstance(cause, ValueError) for cause in causes):  # a JSON or SSE decoding error
             return ProviderFailure(
-                "bad_response", f"{host_of(url)} sent a malformed reply ({_clean(exc)})", url=url
+                "bad_response", f"{host_of(url)} sent a malformed reply ({clean(exc)})", url=url
             )
         innermost = causes[-1]
-        return ProviderFailure("error", f"{type(innermost).__name__}: {_clean(innermost)}", url=url)
+        return ProviderFailure("error", f"{type(innermost).__name__}: {clean(innermost)}", url=url)
 
 
 # -------------------------------------------------------------------------- usage
@@ -160,19 +161,6 @@ def _usage_reported(response: Any, usage: Any) -> bool:
     if not isinstance(chunks, list):  # not a litellm stream as we know it: take the usage as given
         return True
     return any(getattr(chunk, "usage", None) is not None for chunk in chunks)
-
-
-def _usage(raw: Any) -> Usage:
-    prompt = getattr(raw, "prompt_tokens", 0) or 0
-    details = getattr(raw, "prompt_tokens_details", None)
-    cached = (getattr(details, "cached_tokens", 0) or 0) if details is not None else 0
-    written = getattr(raw, "cache_creation_input_tokens", 0) or 0
-    return Usage(
-        input_tokens=max(0, prompt - cached - written),
-        output_tokens=getattr(raw, "completion_tokens", 0) or 0,
-        cache_read_tokens=cached,
-        cache_write_tokens=written,
-    )
 
 
 # -------------------------------------------------------------------------- what failed
@@ -204,7 +192,7 @@ def _status_sent(causes: list[BaseException]) -> Sent | None:
             body = getattr(exc, "body", None)
             if body is None:
                 body = _json(response)
-            return status, body, _body_message(body) or _clean(exc), exc
+            return status, body, body_message(body) or clean(exc), exc
     return None
 
 
@@ -220,7 +208,7 @@ def _status_mapped(causes: list[BaseException]) -> Sent | None:
             and not {k.__name__ for k in type(exc).__mro__} & _INVENTED_STATUS
         ):
             body = getattr(exc, "body", None)
-            return status, body, _body_message(body) or _clean(exc), exc
+            return status, body, body_message(body) or clean(exc), exc
     return None
 
 
@@ -229,33 +217,6 @@ def _json(response: Any) -> Any:
         return response.json()
     except Exception:  # no response, a body not read (a stream), or not JSON
         return None
-
-
-def _error_fields(body: Any) -> dict[str, Any]:
-    """The error object of an error body: OpenAI's ``{"error": {...}}`` or the object itself."""
-    if not isinstance(body, dict):
-        return {}
-    inner = body.get("error")
-    return inner if isinstance(inner, dict) else body
-
-
-def _body_message(body: Any) -> str:
-    fields = _error_fields(body)
-    message = fields.get("message")
-    if not isinstance(message, str) and isinstance(body, dict) and isinstance(body.get("error"), str):
-        message = body["error"]
-    return message.strip()[:500] if isinstance(message, str) else ""
-
-
-# "litellm.BadRequestError: ContextWindowExceededError: OpenAIException - ", "Error code: 400 - "
-_PREFIXES = re.compile(r"^(?:(?:litellm\.)?\w+(?:Error|Exception)(?::| -)\s*|Error code: \d+ - )+")
-
-
-def _clean(exc: BaseException) -> str:
-    """An exception's message without the class names litellm puts in front of it."""
-    text = str(getattr(exc, "message", "") or exc).strip()
-    text = _PREFIXES.sub("", text).strip()
-    return text.splitlines()[0][:500] if text else type(exc).__name__
 
 
 def _headers(causes: list[BaseException], holder: BaseException) -> Any:

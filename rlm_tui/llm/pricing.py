@@ -1,22 +1,38 @@
-"""Prices, context windows and output limits, all from litellm: its own cost function (tiered prices,
-cache reads and writes billed as each provider bills them) and its public model info.
+"""Prices from pydantic's ``genai-prices`` table (tiered prices, cache reads and writes at their own
+rates), loaded once, in a tenth of a second, and ~0.05 ms a call; context windows and output limits
+from litellm's public model info (``limits`` asks for them only where litellm's map can know the
+model: see ``routes.uses_litellms_map``).
 
-litellm is imported in a background thread as soon as a model client is built (``preload``):
-``cost_usd_async`` waits for it without blocking the event loop, the synchronous functions block
-until it is there. A model litellm has no per-token price for costs ``None`` ("unknown"), never 0.
+A model the table has no price for costs ``None`` ("unknown"), never 0.
 """
 
 from __future__ import annotations
 
+import asyncio
+import threading
+from concurrent.futures import Future
 from dataclasses import replace
 from typing import Any
 
 from rlm_tui.llm import litellm_loader
 from rlm_tui.llm.base import Usage
 
+# our provider names (litellm's) -> the price table's
+TABLE_PROVIDERS = {
+    "gemini": "google",
+    "vertex_ai": "google",
+    "xai": "x-ai",
+    "together_ai": "together",
+    "fireworks_ai": "fireworks",
+    "bedrock": "aws",
+}
+_table_lock = threading.Lock()
+_table: Future[Any] | None = None
+_unpriced: set[tuple[str, str]] = set()  # (provider, model) the table does not know
+
 
 def preload() -> None:
-    """Start importing litellm in the background (once), so that it is there when a call ends."""
+    """Start importing litellm in the background (once), for the limits in its model map."""
     litellm_loader.start()
 
 
@@ -28,38 +44,91 @@ def split(model: str) -> tuple[str | None, str]:
     return None, model
 
 
-def litellm_usage(litellm: Any, usage: Usage) -> Any:
-    """Our usage in the shape litellm's own provider adapters report it: prompt tokens that count the
-    cache reads and writes, with the reads and writes also given on their own."""
-    prompt = usage.input_tokens + usage.cache_read_tokens + usage.cache_write_tokens
-    return litellm.Usage(
-        prompt_tokens=prompt,
-        completion_tokens=usage.output_tokens,
-        total_tokens=prompt + usage.output_tokens,
-        cache_read_input_tokens=usage.cache_read_tokens,
-        cache_creation_input_tokens=usage.cache_write_tokens,
-    )
+def load_table() -> Future[Any]:
+    """Start importing the price table (genai-prices, bundled: no network) in a background thread,
+    once: a tenth of a second that would otherwise stall the event loop when the first reply ends."""
+    global _table
+    with _table_lock:
+        if _table is None:
+            _table = Future()
+            _table.set_running_or_notify_cancel()
+            threading.Thread(target=_import_table, args=(_table,), name="import-prices", daemon=True).start()
+        return _table
+
+
+def _import_table(future: Future[Any]) -> None:
+    try:
+        import genai_prices
+
+        future.set_result(genai_prices)
+    except BaseException as exc:  # not installed, or broken: every price is unknown
+        future.set_exception(exc)
+
+
+def _prices() -> Any:
+    """genai-prices, blocking until it is imported."""
+    return load_table().result()
+
+
+def _provider_and_name(model: str) -> tuple[str, str] | None:
+    provider, name = split(model)
+    if provider is None:
+        return None
+    return TABLE_PROVIDERS.get(provider, provider), name
+
+
+def known(model: str) -> bool:
+    """The price table knows ``model`` (a hosted model, not one served locally under a name)."""
+    found = _provider_and_name(model)
+    if found is None or found in _unpriced:
+        return False
+    try:
+        _prices().data_snapshot.get_snapshot().find_provider_model(found[1], None, found[0], None)
+    except LookupError:
+        _unpriced.add(found)
+        return False
+    return True
 
 
 def cost_usd(model: str, usage: Usage, raw: Any = None) -> float | None:
-    """The price of one call, or None when litellm has no price for the model (never a silent 0).
-
-    ``raw`` is litellm's own usage record of the call when there is one (calls made through litellm):
-    it is priced as it is, with every detail litellm keeps. Blocks until litellm is imported."""
+    """The price of one call, or None when the table has no price for the model (never a silent 0).
+    ``raw`` (an SDK's own usage record) is not needed: ``usage`` says all the table prices."""
     try:
-        litellm = litellm_loader.load()
-    except Exception:  # litellm cannot be imported: no price can be known
+        prices = _prices()
+    except Exception:
         return None
-    return _cost(litellm, model, usage, raw)
+    return _cost(prices, model, usage)
+
+
+def _cost(prices: Any, model: str, usage: Usage) -> float | None:
+    found = _provider_and_name(model)
+    if found is None or found in _unpriced:
+        return None
+    billed = prices.Usage(
+        # the table's input tokens count the cache reads and writes, given again on their own
+        input_tokens=usage.input_tokens + usage.cache_read_tokens + usage.cache_write_tokens,
+        output_tokens=usage.output_tokens,
+        cache_read_tokens=usage.cache_read_tokens,
+        cache_write_tokens=usage.cache_write_tokens,
+    )
+    try:
+        price = prices.calc_price(billed, model_ref=found[1], provider_id=found[0])
+    except LookupError:  # not in the table: remembered, since finding that out scans all of it
+        _unpriced.add(found)
+        return None
+    except ValueError:  # no price that applies
+        return None
+    return float(price.total_price)
 
 
 async def cost_usd_async(model: str, usage: Usage, raw: Any = None) -> float | None:
-    """``cost_usd``, waiting for litellm's import without blocking the event loop."""
+    """``cost_usd``, awaiting the table's import without blocking the event loop."""
+    table = load_table()
     try:
-        litellm = await litellm_loader.get()
+        prices = table.result() if table.done() else await asyncio.wrap_future(table)
     except Exception:
         return None
-    return _cost(litellm, model, usage, raw)
+    return _cost(prices, model, usage)
 
 
 async def priced(model: str, usage: Usage, raw: Any = None) -> Usage:
@@ -67,39 +136,11 @@ async def priced(model: str, usage: Usage, raw: Any = None) -> Usage:
     return replace(usage, cost_usd=await cost_usd_async(model, usage, raw))
 
 
-def _cost(litellm: Any, model: str, usage: Usage, raw: Any) -> float | None:
-    provider, name = split(model)
-    info = _model_info(litellm, provider, name)
-    if info is None or not _priced_per_token(litellm, info):
-        return None
-    billed = raw if raw is not None else litellm_usage(litellm, usage)
-    try:
-        prompt_cost, completion_cost = litellm.cost_per_token(
-            model=name,
-            custom_llm_provider=provider,
-            prompt_tokens=billed.prompt_tokens or 0,
-            completion_tokens=billed.completion_tokens or 0,
-            usage_object=billed,
-        )
-    except Exception:  # litellm has no price it can apply to this model
-        return None
-    return float(prompt_cost) + float(completion_cost)
-
-
 def _model_info(litellm: Any, provider: str | None, name: str) -> dict[str, Any] | None:
     try:
         return dict(litellm.get_model_info(model=name, custom_llm_provider=provider))
     except Exception:  # not in litellm's map
         return None
-
-
-def _priced_per_token(litellm: Any, info: dict[str, Any]) -> bool:
-    """False for the few models litellm prices only by the second or the session (provisioned
-    throughput): their cost per token would come out as a silent 0."""
-    entry = litellm.model_cost.get(info.get("key") or "")
-    if not isinstance(entry, dict):
-        return True  # let litellm's cost function decide
-    return any(entry.get(f) is not None for f in ("input_cost_per_token", "output_cost_per_token"))
 
 
 def model_info(model: str, *, wait: bool = True) -> dict[str, Any] | None:

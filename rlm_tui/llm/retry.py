@@ -28,6 +28,7 @@ MAX_RETRY_AFTER = 300.0
 FAST_LOCALLY = frozenset({"connect", "empty_reply"})
 LOCAL_RETRIES = 1
 LOCAL_RETRY_DELAY = 0.25
+RATE_LIMIT_RETRIES = 8
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,10 @@ class RetryPolicy:
             return 0
         if failure.kind in FAST_LOCALLY and failure.local:
             return min(self.max_retries, LOCAL_RETRIES)
+        if failure.kind == "rate_limit" and self.max_retries:
+            # the router lowers the endpoint's concurrency on each 429: a few more tries let the
+            # calls already refused wait for it instead of failing
+            return max(self.max_retries, RATE_LIMIT_RETRIES)
         return self.max_retries
 
 

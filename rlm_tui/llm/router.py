@@ -1,5 +1,7 @@
-"""The model client the app uses: routes anthropic/* to the Anthropic SDK and everything else to
-litellm, with retries. The root model and the sub-model may each have their own API base; with
+"""The model client the app uses: routes anthropic/* to the Anthropic SDK, OpenAI-compatible
+endpoints to the light ``openai`` SDK client, and every other provider to litellm (imported only
+then), with retries (see ``routes``), each endpoint's concurrency adapted to its 429s
+(``concurrency``). The root model and the sub-model may each have their own API base; with
 only the root's set, a sub-call of the root model's provider uses it too (a key for that endpoint
 is never sent to the provider's public one).
 
@@ -10,15 +12,20 @@ endpoint, then remembered. ``learn`` takes a window a server named in an error.
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from collections.abc import AsyncIterator
+from concurrent.futures import Future
 from dataclasses import replace
 from types import EllipsisType
 from typing import Any
 
 from rlm_tui.errors import ContextWindowError
-from rlm_tui.llm import litellm_loader, pricing
+from rlm_tui.llm import litellm_loader, pricing, routes
 from rlm_tui.llm.base import Completion, Message, ModelLimits, ModelRequest, TextDelta, TokenCount
+from rlm_tui.llm.concurrency import AdaptiveLimit
 from rlm_tui.llm.endpoints import ASK_AGAIN_AFTER, PROBE_TIMEOUT, probe, served_name, server_root
+from rlm_tui.llm.failures import ProviderFailure
 from rlm_tui.llm.limits import LEARNED, ConfiguredLimits, Endpoint, Resolved, resolve
 from rlm_tui.llm.models import provider_of
 from rlm_tui.llm.remembered import Remembered
@@ -45,6 +52,7 @@ class ModelRouter:
         timeout: float = 600.0,
         limits: ConfiguredLimits | None = None,
         probe_timeout: float = PROBE_TIMEOUT,
+        prefetch: bool = False,
     ) -> None:
         self.api_base = api_base
         self.sub_api_base = sub_api_base
@@ -54,7 +62,8 @@ class ModelRouter:
         self.timeout = timeout
         self.configured = limits or ConfiguredLimits()
         self.probe_timeout = probe_timeout
-        self._backends: dict[tuple[str, str | None], Any] = {}
+        self._backends: dict[tuple[str, str | None, str | None], Any] = {}
+        self._adaptive: dict[int, AdaptiveLimit] = {}  # a backend's id -> its endpoint's limit
         # (api base, model) -> what the server said; a server that answered nothing is asked again
         self._endpoints: Remembered[tuple[str, str], Endpoint] = Remembered(
             self._probe, lambda said: None if said.answered else ASK_AGAIN_AFTER
@@ -66,7 +75,11 @@ class ModelRouter:
         self._learned: dict[tuple[str, str | None], int] = {}
         self._counters: dict[tuple[str, str | None], TokenCounter] = {}
         self._tokenizers: dict[tuple[str, str | None], list[Tokenizer]] = {}
-        if root_model is not None and not root_model.startswith("anthropic/"):
+        # (api base, model) -> its endpoint's answer, asked in a thread before any event loop runs
+        self._early: dict[tuple[str, str], Future[Endpoint]] = {}
+        if prefetch:
+            self._ask_early()
+        if root_model is not None and routes.route_of(root_model) == routes.LITELLM:
             # The root model's calls go through litellm, whose import takes seconds: start it now,
             # in the background. (An Anthropic call starts it itself, once its request is out.)
             pricing.preload()
@@ -85,28 +98,69 @@ class ModelRouter:
 
     def _backend(self, request: ModelRequest) -> Any:
         base = self.base_for(request)
-        anthropic = request.model.startswith("anthropic/")
-        key = ("anthropic" if anthropic else "litellm", base)
-        if key not in self._backends:
-            if anthropic:
+        route = routes.route_of(request.model)
+        if route == routes.OPENAI:
+            base = routes.openai_base(request.model, base)
+            if base is None:  # a local server's provider with no API base configured
+                route = routes.LITELLM  # litellm says what it needs
+        key = (route, base, routes.openai_key(request.model) if route == routes.OPENAI else None)
+        backend = self._backends.get(key)
+        if backend is None:
+            if route == routes.ANTHROPIC:
                 from rlm_tui.llm.anthropic_client import AnthropicBackend
 
-                self._backends[key] = AnthropicBackend(api_key=None, base_url=base, timeout=self.timeout)
+                backend = AnthropicBackend(api_key=None, base_url=base, timeout=self.timeout)
+            elif route == routes.OPENAI:
+                from rlm_tui.llm.openai_client import OpenAIBackend
+
+                backend = OpenAIBackend(base_url=base or "", api_key=key[2], timeout=self.timeout)
             else:
                 from rlm_tui.llm.litellm_client import LiteLLMBackend
 
-                self._backends[key] = LiteLLMBackend(api_base=base, timeout=self.timeout)
-        return self._backends[key]
+                backend = LiteLLMBackend(api_base=base, timeout=self.timeout)
+            self._backends[key] = backend
+        return backend
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[TextDelta | Completion]:
         backend = self._backend(request)
+        limit = self._adaptive.get(id(backend))
+        if limit is None:
+            limit = self._adaptive[id(backend)] = AdaptiveLimit()
+
+        async def attempt() -> AsyncIterator[TextDelta | Completion]:
+            """One attempt within the endpoint's adaptive limit; a 429 lowers it."""
+            sent = await limit.acquire()
+            answered = False
+            try:
+                async for item in backend.stream(request):
+                    yield item
+                answered = True
+            except ProviderFailure as failure:
+                if failure.kind == "rate_limit":
+                    limit.refused(sent)
+                raise
+            finally:
+                limit.release(answered=answered)
+
         try:
-            async for item in stream_with_retries(lambda: backend.stream(request), request, self.policy):
+            async for item in stream_with_retries(attempt, request, self.policy):
                 yield item
         except ContextWindowError as exc:  # the server named its window: every later call knows it
             if exc.window:
                 self.learn(request.model, exc.window, api_base=self.base_for(request))
             raise
+
+    async def aclose(self) -> None:
+        """Close the SDK clients' connections (before the event loop that opened them ends)."""
+        for backend in list(self._backends.values()):
+            client = getattr(backend, "_client", None)
+            if client is not None and hasattr(client, "close"):
+                try:
+                    await client.close()
+                except Exception:  # a connection already gone: nothing left to close
+                    pass
+        self._backends.clear()
+        self._adaptive.clear()
 
     # -- limits and token counts ---------------------------------------------------------------
 
@@ -158,8 +212,33 @@ class ModelRouter:
         except Exception:  # never fatal: an unknown window is said as unknown
             return Resolved(settled=False)
 
+    def _ask_early(self) -> None:
+        """Ask the root model's endpoint what it knows while the session opens (a worker starts, the
+        store opens): the first call needs its window, and the probe would otherwise make it
+        wait. Only when the config does not already say the window (then no probe is made)."""
+        base, model = _normal(self.api_base), self.root_model
+        if base is None or model is None or self.configured.of(model).context_window is not None:
+            return
+        future: Future[Endpoint] = Future()
+        future.set_running_or_notify_cancel()
+
+        def ask() -> None:
+            try:
+                future.set_result(asyncio.run(probe(base, model, timeout=self.probe_timeout)))
+            except BaseException as exc:  # never fatal: asked again, the usual way
+                future.set_exception(exc)
+
+        self._early[(base, model)] = future
+        threading.Thread(target=ask, name="probe-endpoint", daemon=True).start()
+
     async def _probe(self, key: tuple[str, str]) -> Endpoint:
         base, model = key
+        early = self._early.pop(key, None)
+        if early is not None:
+            try:
+                return await asyncio.wrap_future(early)
+            except Exception:
+                pass
         return await probe(base, model, timeout=self.probe_timeout)
 
     async def count_tokens(self, model: str, system: str | None, messages: list[Message]) -> TokenCount:
@@ -193,7 +272,7 @@ class ModelRouter:
                 # a server that said nothing of itself: llama-cpp-python's has this (tried once)
                 found.append(llama_cpp_python_tokenizer(root, served_name(model)))
         # litellm counts by the model's name; a local server that said what it is serves its own
-        if provider_of(model) != "anthropic" and not identified:
+        if provider_of(model) != "anthropic" and not identified and routes.uses_litellms_map(model):
             try:
                 litellm = await litellm_loader.get()
             except Exception:

@@ -18,10 +18,11 @@ def is_secret_name(name: str) -> bool:
     return any(marker in upper for marker in SECRET_MARKERS)
 
 
-def worker_env(base: Mapping[str, str] | None = None, tmpdir: str | None = None) -> dict[str, str]:
+def worker_env(base: Mapping[str, str] | None = None, home: str | None = None) -> dict[str, str]:
     base = os.environ if base is None else base
     env = {k: v for k, v in base.items() if (k in ALLOWED or k.startswith("LC_")) and not is_secret_name(k)}
     env.update(PYTHONUNBUFFERED="1", PYTHONIOENCODING="utf-8", PYTHONDONTWRITEBYTECODE="1")
-    if tmpdir:  # under bubblewrap /tmp is read-only: temporary files go to the session folder
-        env["TMPDIR"] = tmpdir
+    env.pop("TMPDIR", None)  # the host's temporary folder may be hidden: /tmp is always there
+    if home:  # the user's home is not the worker's (under bubblewrap it is not even in view)
+        env["HOME"] = home
     return env

@@ -5,14 +5,21 @@ restarts (``restart``).
 It keeps a running snapshot of the REPL's variables (the worker sends what changed after every
 cell) and the data the host put in (history, files, context), so a worker that dies -- in a cell
 or between cells -- is restarted with its variables back, and the restart is reported.
+
+Nothing the worker says is trusted: a frame out of the protocol ends that worker (restarted, with
+the reason in the note), the output cap is the host's own count, every write has a deadline and
+a cell's timeout ends it whatever the worker does (interrupt, then a kill after the grace period).
+A variable that cannot be restored -- it fails, hangs or ends the worker -- is skipped and named.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import itertools
 import os
+import socket
 import time
 from pathlib import Path
 from typing import Any
@@ -20,13 +27,18 @@ from typing import Any
 from rlm_tui.errors import WorkerDied, WorkerRefused
 from rlm_tui.sandbox import protocol
 from rlm_tui.sandbox.cells import CellRun, serve_call
+from rlm_tui.sandbox.cgroups import Cgroup
+from rlm_tui.sandbox.fdpass import Attachment
 from rlm_tui.sandbox.launch import Launched, kill, launch
-from rlm_tui.sandbox.process import Isolation, choose_isolation, harden_host
-from rlm_tui.sandbox.restart import FILE_TIMEOUT, HostData, restart_cause, restart_note
+from rlm_tui.sandbox.process import Isolation, choose_isolation, harden_host, with_caps
+from rlm_tui.sandbox.restart import FILE_SEND_TIMEOUT, FILE_TIMEOUT, HostData, restart_cause, restart_note
 from rlm_tui.sandbox.settings import SandboxSettings
 from rlm_tui.sandbox.snapshot import Snapshot
 from rlm_tui.sandbox.transport import Frame, Transport
 from rlm_tui.sandbox.types import CellResult, OutputHandler, SubCallHandler
+
+RESTORE_WINDOW = 16  # restore requests in flight at once
+MAX_RESTORE_DEATHS = 3  # variables that may end the worker in one restore before the rest are given up
 
 
 class Worker:
@@ -45,6 +57,8 @@ class Worker:
         self._transport: Transport | None = None
         self._cell: CellRun | None = None
         self._data = HostData()
+        self._files: socket.socket | None = None  # attached files go to the worker on this
+        self._cgroup: Cgroup | None = None
         self._closing = False
         self._restart_lock = asyncio.Lock()
 
@@ -55,14 +69,25 @@ class Worker:
             self.isolation = await asyncio.to_thread(choose_isolation, self.settings)
             if self.isolation.level != "bubblewrap":
                 harden_host()
+        if self._cgroup is not None:  # the last worker's group (it died on its own)
+            await asyncio.to_thread(self._cgroup.remove)
+            self._cgroup = None
         launched: Launched = await launch(self.workdir, self.settings, self.isolation)
         self._proc, self.pid, self.limits = launched.proc, launched.pid, launched.limits
+        if self._files is not None:
+            self._files.close()
+        self._files, self._cgroup = launched.files, launched.cgroup
+        self._files.settimeout(FILE_SEND_TIMEOUT)
+        self.isolation = with_caps(self.isolation, launched.tree_capped)
+        self._data.send_file = self._send_file
         self._transport = Transport(
             launched.reader,
             launched.writer,
             on_output=self._on_output,
             on_call=self._on_call,
             name=f"worker-{self.pid}-reader",
+            limits=protocol.FrameLimits.for_snapshots(self.settings.snapshot_max_bytes),
+            write_deadline=self.settings.control_timeout,
         )
 
     @property
@@ -83,9 +108,15 @@ class Worker:
             cell.calls.add(task)
             task.add_done_callback(cell.calls.discard)
 
-    async def _send(self, msg: dict[str, Any]) -> None:
-        if self._transport is not None:
-            await self._transport.send(msg)
+    async def _send(self, msg: dict[str, Any], deadline: float) -> bool:
+        """A message with no reply (an interrupt); whether the worker took it within the deadline."""
+        if self._transport is None:
+            return False
+        try:
+            await self._transport.send(msg, deadline=deadline)
+        except TimeoutError:
+            return False
+        return True
 
     async def _request(
         self, op: str, blobs: list[bytes] | tuple[bytes, ...] = (), **fields: Any
@@ -105,13 +136,19 @@ class Worker:
         """A control request. A dead worker is restarted first; one that does not answer in time
         (a model object's __repr__ stuck in a loop) is interrupted, then killed and restarted."""
         await self._ensure_alive()
-        req_id, fut = await self._request(op, blobs, **fields)
+        try:
+            req_id, fut = await self._request(op, blobs, **fields)
+        except TimeoutError:  # the worker stopped reading its channel
+            await self._kill()
+            self.unreported_restarts.append(await self._restart(f"a {op} request was not taken"))
+            raise WorkerDied(f"the worker did not take a {op} request; it was restarted") from None
         try:
             msg, out = await asyncio.wait_for(asyncio.shield(fut), timeout or self.settings.control_timeout)
         except TimeoutError:
-            await self._send({"op": protocol.INTERRUPT, "cell": f"ctl{req_id}"})
+            grace = self.settings.interrupt_grace
+            await self._send({"op": protocol.INTERRUPT, "cell": f"ctl{req_id}"}, grace)
             try:
-                msg, out = await asyncio.wait_for(asyncio.shield(fut), self.settings.interrupt_grace)
+                msg, out = await asyncio.wait_for(asyncio.shield(fut), grace)
             except (TimeoutError, WorkerDied):
                 await self._kill()
                 self.unreported_restarts.append(await self._restart(f"a {op} request did not finish"))
@@ -131,9 +168,9 @@ class Worker:
     ) -> dict[str, Any]:
         """A request to a worker known to be alive (during a restart): no restart loop. One that
         does not answer in time is killed: the caller sees WorkerDied."""
-        _, fut = await self._request(op, blobs, **fields)
         limit = timeout or self.settings.control_timeout
         try:
+            _, fut = await self._request(op, blobs, **fields)
             msg, _ = await asyncio.wait_for(fut, limit)
         except TimeoutError:
             await self._kill()
@@ -162,14 +199,24 @@ class Worker:
         await self._ensure_alive()
         earlier = "; ".join(self.unreported_restarts) or None
         self.unreported_restarts.clear()
-        cell = CellRun(f"c{next(self._ids)}", on_output, on_call)
+        cell = CellRun(f"c{next(self._ids)}", on_output, on_call, cap=self.settings.output_cap_chars)
         self._cell = cell
         started = time.perf_counter()
         stopped_for: str | None = None
         try:
-            _, fut = await self._request(
-                protocol.EXEC, cell=cell.cell_id, code=code, label=label, new_turn=new_turn, snapshot=snapshot
-            )
+            try:
+                _, fut = await self._request(
+                    protocol.EXEC,
+                    cell=cell.cell_id,
+                    code=code,
+                    label=label,
+                    new_turn=new_turn,
+                    snapshot=snapshot,
+                )
+            except TimeoutError:  # the worker stopped reading: it cannot run the cell
+                stopped_for = "the worker stopped reading its channel"
+                await self._kill()
+                raise WorkerDied(stopped_for) from None
             try:
                 msg, blobs = await asyncio.wait_for(asyncio.shield(fut), timeout)
             except TimeoutError:
@@ -181,35 +228,47 @@ class Worker:
                 raise
         except WorkerDied:
             note = await self._restart(stopped_for)
-            status = "timeout" if stopped_for else "crashed"
+            status = "timeout" if stopped_for == "timeout" else "crashed"
             duration = time.perf_counter() - started
-            return CellResult(status, cell.chunks, note, duration, cell.chars, 0, restart_note=note)
+            return CellResult(status, cell.chunks, note, duration, cell.kept, cell.dropped, restart_note=note)
         finally:
             cell.cancel_calls()
             self._cell = None
+        # Every field read below was checked by the transport (frames.check_reply); a failed
+        # reply (the worker could not run the request) has only its error.
+        if not msg["ok"]:
+            msg = {"status": "error", "error": msg["error"], "dropped_chars": 0}
         if "snapshot" in msg:
             self.snapshot.apply(msg["snapshot"], blobs)
-        status = msg.get("status", "error")
+        status = msg["status"]
         if stopped_for == "timeout" and status == "interrupted":
             status = "timeout"
         cell.note_stop(status, timeout)
+        uncaptured = msg["dropped_chars"]  # what the worker itself dropped past its own cap
         return CellResult(
             status=status,
             chunks=cell.chunks,
-            error=msg.get("error"),
+            error=cell.clip_error(msg.get("error")),
             duration=time.perf_counter() - started,  # the host's own measure, whatever the worker says
-            total_chars=msg.get("total_chars", 0),
-            dropped_chars=msg.get("dropped_chars", 0),
+            total_chars=cell.kept,
+            dropped_chars=cell.dropped + uncaptured,
             final=msg.get("final"),
             restart_note=earlier,
         )
 
     async def _stop(self, cell: CellRun, fut: asyncio.Future[Frame]) -> Frame:
-        """Interrupt the cell; if it does not stop within the grace period, kill the worker."""
-        await self._send({"op": protocol.INTERRUPT, "cell": cell.cell_id})
+        """Interrupt the cell; if it has not stopped within the grace period, kill the worker.
+
+        The grace period bounds everything here, the interrupt's own write included: a worker that
+        stopped reading its channel (a cell holding the interpreter lock) is killed all the same.
+        """
         cell.cancel_calls()
         try:
-            return await asyncio.wait_for(asyncio.shield(fut), self.settings.interrupt_grace)
+            async with asyncio.timeout(self.settings.interrupt_grace):
+                await self._send(
+                    {"op": protocol.INTERRUPT, "cell": cell.cell_id}, self.settings.interrupt_grace
+                )
+                return await asyncio.shield(fut)
         except TimeoutError:
             await self._kill()
             return await fut  # raises WorkerDied once the reader sees the channel close
@@ -219,7 +278,7 @@ class Worker:
         cell = self._cell
         if cell is None:
             return False
-        await self._send({"op": protocol.INTERRUPT, "cell": cell.cell_id})
+        await self._send({"op": protocol.INTERRUPT, "cell": cell.cell_id}, self.settings.interrupt_grace)
         cell.cancel_calls()
         return True
 
@@ -232,7 +291,7 @@ class Worker:
     async def _kill(self) -> None:
         if self._proc is None:
             return
-        await kill(self._proc)
+        await kill(self._proc, self._cgroup)
         if self._transport is not None:
             await self._transport.finished()
 
@@ -240,22 +299,35 @@ class Worker:
         async with self._restart_lock:
             if self._closing:
                 raise WorkerDied("the REPL is closing")
+            fault = self._transport.fault if self._transport is not None else None
+            if fault is not None:
+                reason = f"the worker sent a malformed frame ({fault})"
             returncode = None
             if self._proc is not None:
+                if fault is not None:
+                    await self._kill()  # it broke the protocol: no waiting for it to exit
                 try:
                     returncode = await asyncio.wait_for(self._proc.wait(), 2)
                 except TimeoutError:
                     await self._kill()
                     returncode = self._proc.returncode
             cause = restart_cause(reason, returncode)
-            self.restarts += 1
-            if self._transport is not None:
-                await self._transport.close()
-            await self.start()
-            await self._data.replay(self._raw_call)
-            failed = await self.restore(self.snapshot)
-        restored = len(self.snapshot.blobs) - len(failed)
-        return restart_note(cause, restored, sorted(failed) + sorted(self.snapshot.skipped))
+            await self._relaunch()
+            total = len(self.snapshot.blobs)
+            failed = await self._restore_all()
+        lost = [f"{name} ({why})" for name, why in sorted(failed.items())] + sorted(self.snapshot.skipped)
+        return restart_note(cause, total - len(failed), lost)
+
+    async def _relaunch(self) -> None:
+        """A new worker process with the host's data given back (history, files, ``context``);
+        its variables are the caller's to restore."""
+        if self._proc is not None and self._proc.returncode is None:
+            await self._kill()
+        self.restarts += 1
+        if self._transport is not None:
+            await self._transport.close()
+        await self.start()
+        await self._data.replay(self._raw_call)
 
     # -- what the host puts in ---------------------------------------------------------------
 
@@ -289,16 +361,48 @@ class Worker:
     async def load_file(
         self, name: str, path: str | os.PathLike, *, as_context: bool = True
     ) -> dict[str, Any]:
-        """Have the worker read a file or folder into ``files[name]`` (and ``context``)."""
+        """Have the worker read a file or folder into ``files[name]`` (and ``context``): the host
+        opens it (only a regular file or a folder: ``AttachmentError`` at once otherwise) and
+        passes the descriptors; the worker needs no view of the path."""
         path = os.fspath(Path(path).resolve())
-        msg, _ = await self._call(
-            protocol.LOAD_FILE, name=name, path=path, as_context=as_context, timeout=FILE_TIMEOUT
-        )
+        attachment = await asyncio.to_thread(Attachment.open, path)
+        await self._ensure_alive()
+        msg = await self._send_file(attachment, name, as_context, raw=False)
         self._data.files.pop(name, None)
         self._data.files[name] = path
         if as_context:
             self._data.context = ("file", name)
         return {"type": msg.get("type"), "size": msg.get("size")}
+
+    async def _send_file(
+        self, attachment: Attachment | str, name: str, as_context: bool, raw: bool = True
+    ) -> dict[str, Any]:
+        """One LOAD_FILE request, its descriptors sent alongside by a thread (the worker reads
+        them as it loads; a full socket waits for it). ``raw``: during a restart's replay."""
+        if isinstance(attachment, str):
+            attachment = await asyncio.to_thread(Attachment.open, attachment)
+        files = self._files
+        if files is None:
+            raise WorkerDied("worker is not running")
+        sender = asyncio.create_task(asyncio.to_thread(attachment.send, files))
+        fields = dict(
+            name=name,
+            kind=attachment.kind,
+            count=len(attachment.names),
+            load=attachment.load,
+            as_context=as_context,
+            timeout=FILE_TIMEOUT,
+        )
+        try:
+            if raw:
+                return await self._raw_call(protocol.LOAD_FILE, **fields)
+            msg, _ = await self._call(protocol.LOAD_FILE, **fields)
+            return msg
+        finally:
+            if sender.done():
+                sender.exception()  # a worker gone mid-send: its error is the request's
+            else:
+                sender.add_done_callback(lambda t: t.cancelled() or t.exception())
 
     async def use_file_as_context(self, name: str) -> None:
         """Make an attached file ``context`` again (without reading it a second time)."""
@@ -317,13 +421,79 @@ class Worker:
         return self.snapshot.copy()
 
     async def restore(self, snap: Snapshot) -> dict[str, str]:
-        names = list(snap.blobs)
+        """Load a snapshot's variables into the worker; return name -> why for those that were not.
+
+        Each variable is loaded on its own within ``snapshot_seconds`` (the worker's own timer,
+        and the host's deadline past it), so one variable never stops a resume: one whose loading
+        fails or hangs is named and skipped; one that ends the worker (``os._exit`` in its
+        ``__reduce__``) or holds it past the deadline costs one restart, without it. After
+        ``MAX_RESTORE_DEATHS`` such restarts the rest are given up, named too. Variables not
+        restored are dropped from the snapshot, so the next restart does not meet them again.
+        """
         if snap is not self.snapshot:
             self.snapshot = snap.copy()
-        if not names:
-            return {}
-        msg = await self._raw_call(protocol.RESTORE, [snap.blobs[n] for n in names], names=names)
-        return msg.get("failed", {})
+        return await self._restore_all()
+
+    async def _restore_all(self) -> dict[str, str]:
+        failed: dict[str, str] = {}
+        window = RESTORE_WINDOW
+        deaths = 0
+        while deaths <= MAX_RESTORE_DEATHS:  # each turn names a culprit or goes one at a time
+            culprit = await self._restore_each(failed, window)
+            if culprit is None:
+                break
+            if culprit[0] is None:
+                window = 1  # died with several loads queued: which one is found one at a time
+            else:
+                failed[culprit[0]] = culprit[1]
+                deaths += 1
+            await self._relaunch()  # the variables restored so far went with the worker
+        else:
+            why = f"the restore was given up after {MAX_RESTORE_DEATHS + 1} variables ended the worker"
+            failed.update({name: why for name in self.snapshot.blobs if name not in failed})
+        for name in failed:
+            self.snapshot.blobs.pop(name, None)
+        return failed
+
+    async def _restore_each(self, failed: dict[str, str], window: int) -> tuple[str | None, str] | None:
+        """Restore every variable not in ``failed`` (adding those the worker could not load);
+        (name, why) of a variable that ended the worker or held it too long, which is killed.
+
+        Up to ``window`` requests are in flight, answered in order, and each answer has
+        ``snapshot_seconds`` (+ the grace period) from the one before it: one that does not come
+        names the variable being loaded. A worker that dies with requests still unread resets
+        the channel, and answers it had sent may be lost with it: then the name is None (the
+        caller tries again one request at a time)."""
+        seconds = self.settings.snapshot_seconds
+        todo = iter([(n, b) for n, b in self.snapshot.blobs.items() if n not in failed])
+        in_flight: collections.deque[tuple[str, asyncio.Future[Frame]]] = collections.deque()
+        current = ""
+        try:
+            while True:
+                while len(in_flight) < window and (item := next(todo, None)) is not None:
+                    current = item[0]
+                    _, fut = await self._request(protocol.RESTORE, [item[1]], names=[item[0]])
+                    in_flight.append((item[0], fut))
+                if not in_flight:
+                    return None
+                current, fut = in_flight[0]
+                msg, _ = await asyncio.wait_for(fut, seconds + self.settings.interrupt_grace)
+                in_flight.popleft()
+                if not msg["ok"]:
+                    failed[current] = msg["error"][:300]
+                elif current in msg["failed"]:  # only this request's variable: other names are ignored
+                    failed[current] = msg["failed"][current][:300]
+        except TimeoutError:
+            culprit = in_flight[0][0] if in_flight else current
+            await self._kill()
+            return culprit, f"its restore took longer than {seconds:g} s"
+        except WorkerDied:
+            if len(in_flight) > 1:
+                return None, "its restore ended the worker"
+            return (in_flight[0][0] if in_flight else current), "its restore ended the worker"
+        finally:
+            for _, left in in_flight:  # answered by nobody now: not an error to report
+                left.cancel()
 
     async def var_table(self, max_rows: int | None = 40) -> tuple[str, list[dict[str, str]]]:
         msg, _ = await self._call(protocol.VAR_TABLE, max_rows=max_rows)
@@ -346,6 +516,8 @@ class Worker:
         await self._kill()
         if self._transport is not None:
             await self._transport.close()
+        if self._files is not None:
+            self._files.close()
 
     async def __aenter__(self) -> Worker:
         await self.start()

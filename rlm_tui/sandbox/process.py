@@ -1,11 +1,16 @@
 """Starting a worker process, and how isolated it is.
 
-Where bubblewrap works, the worker runs in its own PID, network, IPC and UTS namespaces with the
-file system read-only outside its session folder and every capability dropped (as root it would
-otherwise keep them all, and could remount that file system): no network, nothing of the host's
-processes in view (so not their environments either). Where it does not, the worker is a plain
-child process, the host makes its own /proc entries unreadable to other users, and the app says
-so once. The process cap (RLIMIT_NPROC) is not enforced by the kernel for root.
+Under bubblewrap the worker runs in its own PID, network, IPC, UTS (and, as root, user)
+namespaces with every capability dropped, and sees a minimal read-only view of the system
+(``view``): no network, nothing of the host's processes, no $RLM_HOME, home folder, /run or
+sockets, only its session folder writable. In process mode it is a plain child process; as root
+it runs as ``nobody`` where that user can reach the interpreter (``identity``), and the host makes
+its own /proc entries unreadable to other users. In both modes the memory and process caps hold
+for the worker's whole process tree where a cgroup can be made (``cgroups``), else per process
+(RLIMIT_AS, RLIMIT_NPROC); the isolation note says which. A file written in the session folder
+is capped at ``scratch_bytes`` (RLIMIT_FSIZE; under bubblewrap /tmp is a tmpfs of that size).
+A worker never outlives its host: bubblewrap dies with its parent, and in process mode the
+worker's guardian (``worker.guardian``) kills the whole tree when the host goes.
 """
 
 from __future__ import annotations
@@ -17,30 +22,16 @@ import shutil
 import signal
 import subprocess
 import sys
-from dataclasses import dataclass
+import tempfile
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
 from rlm_tui.errors import WorkerStartError
+from rlm_tui.sandbox.identity import UNPRIVILEGED, Identity, worker_identity
 from rlm_tui.sandbox.settings import SandboxSettings
+from rlm_tui.sandbox.view import view_args
 
-BWRAP_ARGS = (
-    "--ro-bind",
-    "/",
-    "/",
-    "--dev",
-    "/dev",
-    "--proc",
-    "/proc",
-    "--unshare-pid",
-    "--unshare-net",
-    "--unshare-ipc",
-    "--unshare-uts",
-    "--die-with-parent",
-    "--new-session",
-    "--cap-drop",
-    "ALL",
-)
 PR_SET_DUMPABLE = 4
 
 
@@ -48,6 +39,20 @@ PR_SET_DUMPABLE = 4
 class Isolation:
     level: str  # bubblewrap | process
     note: str  # what it means, for the status bar and the one-time notice
+    user: Identity | None = None  # process mode as root: the unprivileged user the worker runs as
+
+
+TREE_CAPS = "memory and processes capped for the whole worker tree (cgroup)"
+PROCESS_CAPS = "memory and processes capped per process only (no cgroup could be made)"
+
+
+def with_caps(isolation: Isolation, tree_capped: bool) -> Isolation:
+    """The note completed with which caps hold, known once the worker has started."""
+    caps = TREE_CAPS if tree_capped else PROCESS_CAPS
+    if caps in isolation.note:
+        return isolation
+    note = isolation.note.replace(f"; {TREE_CAPS}", "").replace(f"; {PROCESS_CAPS}", "")
+    return replace(isolation, note=f"{note}; {caps}")
 
 
 PROCESS_RISK = (
@@ -55,15 +60,22 @@ PROCESS_RISK = (
 )
 
 
-def _as_root(note: str) -> str:
-    return note + ("; running as root, so the process cap does not apply" if os.geteuid() == 0 else "")
+def _as_root(note: str, why_not: str | None) -> str:
+    if why_not:
+        return f"{note}; running as root and the worker could not drop to an unprivileged user ({why_not})"
+    return note
 
 
 @lru_cache(maxsize=4)
 def _bwrap_works(bwrap: str, python: str) -> str | None:
     """None if bubblewrap can start a worker-like process here; else why not."""
     try:
-        done = subprocess.run([bwrap, *BWRAP_ARGS, python, "-c", "pass"], capture_output=True, timeout=20)
+        probe = Path(tempfile.mkdtemp(prefix="rlm-probe-"))
+        try:
+            args = view_args(probe, 1 << 20, os.geteuid() == 0)
+            done = subprocess.run([bwrap, *args, python, "-c", "pass"], capture_output=True, timeout=20)
+        finally:
+            shutil.rmtree(probe, ignore_errors=True)
     except (OSError, subprocess.SubprocessError) as exc:
         return str(exc)
     if done.returncode == 0:
@@ -74,25 +86,36 @@ def _bwrap_works(bwrap: str, python: str) -> str | None:
 
 def choose_isolation(settings: SandboxSettings) -> Isolation:
     if settings.isolation == "process":
+        user, why_not = worker_identity()
         return Isolation(
             "process",
-            _as_root(f"process: isolation by bubblewrap is turned off in the config; {PROCESS_RISK}"),
+            _as_root(f"process: isolation by bubblewrap is turned off in the config; {risk(user)}", why_not),
+            user,
         )
     bwrap = shutil.which("bwrap")
     problem = "bubblewrap (bwrap) is not installed" if bwrap is None else _bwrap_works(bwrap, sys.executable)
     if problem is None:
         return Isolation(
             "bubblewrap",
-            _as_root("bubblewrap: no network, read-only outside the session folder, own process tree"),
+            "bubblewrap: no network, sees only the system's programs and its session folder, own process tree",
         )
     if settings.isolation == "bubblewrap":
         raise WorkerStartError(f"sandbox isolation 'bubblewrap' was asked for, but {problem}")
-    return Isolation("process", _as_root(f"process only: {problem}; {PROCESS_RISK}"))
+    user, why_not = worker_identity()
+    return Isolation("process", _as_root(f"process only: {problem}; {risk(user)}", why_not), user)
 
 
-def user_process_count() -> int:
-    """Processes of this user now: RLIMIT_NPROC counts them all, so the worker's cap sits above."""
-    uid = os.getuid()
+def risk(user: Identity | None) -> str:
+    if user is not None:
+        return (
+            f"cells run as user {UNPRIVILEGED!r} but can reach the network and read what every user may read"
+        )
+    return PROCESS_RISK
+
+
+def user_process_count(uid: int | None = None) -> int:
+    """Processes of the worker's user now: RLIMIT_NPROC counts them all, so its cap sits above."""
+    uid = os.getuid() if uid is None else uid
     count = 0
     try:
         for entry in os.scandir("/proc"):
@@ -106,14 +129,30 @@ def user_process_count() -> int:
     return count
 
 
-def worker_command(settings: SandboxSettings, workdir: Path, fd: int, isolation: Isolation) -> list[str]:
-    args = settings.worker_args()
-    args["nproc"] = user_process_count() + settings.max_processes
-    python = [sys.executable, "-P", "-m", "rlm_tui.sandbox.worker", str(fd), json.dumps(args)]
+def worker_command(
+    settings: SandboxSettings, workdir: Path, fds: tuple[int, int], isolation: Isolation
+) -> list[str]:
+    """The worker's command line: ``python -m rlm_tui.sandbox.worker CHANNEL_FD FILES_FD ARGS``,
+    under bubblewrap with its view when that is the isolation."""
+    args: dict[str, object] = dict(settings.worker_args())
+    args["nproc"] = (
+        user_process_count(isolation.user.uid if isolation.user else None) + settings.max_processes
+    )
+    args["guardian"] = isolation.level != "bubblewrap"  # bubblewrap's PID namespace does that job
+    args["host_pid"] = os.getpid()
+    python = [
+        sys.executable,
+        "-P",
+        "-m",
+        "rlm_tui.sandbox.worker",
+        str(fds[0]),
+        str(fds[1]),
+        json.dumps(args),
+    ]
     if isolation.level != "bubblewrap":
         return python
     bwrap = shutil.which("bwrap") or "bwrap"
-    return [bwrap, *BWRAP_ARGS, "--bind", str(workdir), str(workdir), "--chdir", str(workdir), "--", *python]
+    return [bwrap, *view_args(workdir, settings.scratch_bytes, os.geteuid() == 0), "--", *python]
 
 
 def harden_host() -> None:

@@ -8,14 +8,17 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from rlm_tui.errors import WorkerRefused
+from rlm_tui.errors import AttachmentError, WorkerRefused
 from rlm_tui.sandbox import protocol
 from rlm_tui.sandbox.process import death_cause
 
 FILE_TIMEOUT = 3600.0  # loading a file of gigabytes takes a while; it runs no model code
+FILE_SEND_TIMEOUT = 600.0  # one batch of descriptors waiting for the worker to take it
 
 # (op, blobs, timeout, fields) -> the worker's reply; used on a worker known to be alive
 RawCall = Callable[..., Awaitable[dict[str, Any]]]
+# (path, name, as_context) -> the worker's reply: the host opens the file and passes descriptors
+SendFile = Callable[[str, str, bool], Awaitable[dict[str, Any]]]
 
 
 @dataclass
@@ -26,13 +29,16 @@ class HostData:
     describe: dict[str, str] = field(default_factory=dict)
     files: dict[str, str] = field(default_factory=dict)  # name -> path, in the order attached
     context: tuple[str, Any] | None = None  # ("file", name) | ("text", str) | ("pickle", bytes)
+    send_file: SendFile | None = None  # set by the worker's host: files go as descriptors
 
     async def replay(self, call: RawCall) -> None:
         if self.values:
             await call(protocol.SET_VARS, values=self.values, describe=self.describe)
         for name, path in self.files.items():
-            with contextlib.suppress(WorkerRefused):  # a file gone since: the rest still loads
-                await call(protocol.LOAD_FILE, name=name, path=path, as_context=False, timeout=FILE_TIMEOUT)
+            with contextlib.suppress(WorkerRefused, AttachmentError):  # a file gone since: the rest loads
+                if self.send_file is None:
+                    raise WorkerRefused("no way to pass files to this worker")
+                await self.send_file(path, name, False)
         await self.apply_context(call)
 
     async def apply_context(self, call: RawCall) -> None:

@@ -16,13 +16,15 @@ class SandboxSettings:
     interrupt_grace: float = 3.0  # seconds a cell gets to stop after an interrupt before a kill
     start_timeout: float = 30.0
     control_timeout: float = 30.0  # variable table, snapshots: they run model objects' methods
+    scratch_bytes: int = 4 << 30  # largest file a cell may write (RLIMIT_FSIZE; bubblewrap's /tmp)
     isolation: str = "auto"  # auto (bubblewrap where it works) | bubblewrap | process
 
-    def worker_args(self) -> dict[str, int]:
+    def worker_args(self) -> dict[str, float]:
         return {
             "output_cap_chars": self.output_cap_chars,
             "memory_bytes": self.memory_bytes,
             "max_processes": self.max_processes,
             "snapshot_max_bytes": self.snapshot_max_bytes,
             "snapshot_seconds": self.snapshot_seconds,
+            "scratch_bytes": self.scratch_bytes,
         }

@@ -36,9 +36,9 @@ class CellResult:
     status: CellStatus
     chunks: list[tuple[str, str]]
     error: str | None
-    duration: float
-    total_chars: int
-    dropped_chars: int
+    duration: float  # measured by the host
+    total_chars: int  # characters of output kept (counted by the host)
+    dropped_chars: int  # dropped past the output cap: by the host, plus what the worker never sent
     final: str | None = None
     restart_note: str | None = None
 

@@ -13,7 +13,8 @@ from typing import Any, Literal
 from rlm_tui.errors import UsageError
 from rlm_tui.events import Event
 from rlm_tui.events.fold import TurnRecord, fold_turns
-from rlm_tui.services.runtime import open_store, sessions_root
+from rlm_tui.services.runtime import locks_root, open_store, sessions_root
+from rlm_tui.services.visible import json_safe, visible
 from rlm_tui.store.sessions import SearchHit, SessionRow, Store
 
 __all__ = ["Catalog", "SearchHit", "SessionRow", "title_from"]
@@ -53,8 +54,8 @@ class Catalog:
     def latest(self) -> SessionRow | None:
         return self.store.latest()
 
-    def search(self, text: str, limit: int = 50) -> list[SearchHit]:
-        return self.store.search(text, limit=limit)
+    def search(self, text: str, limit: int = 50, marks: tuple[str, str] = ("[", "]")) -> list[SearchHit]:
+        return self.store.search(text, limit=limit, marks=marks)
 
     def history(self, session_id: str) -> list[dict[str, Any]]:
         return self.store.history(session_id)
@@ -80,10 +81,11 @@ class Catalog:
         self.store.rename(session_id, title)
 
     def delete(self, session_id: str) -> SessionRow:
-        """The session's records and its folder. Returns what was deleted."""
+        """The session's records, its folder and its lock file. Returns what was deleted."""
         info = self.store.get(session_id)
         self.store.delete(session_id)
         self._remove_folder(info.workdir)
+        (locks_root() / f"{session_id}.lock").unlink(missing_ok=True)
         return info
 
     def forget(self, session_id: str, workdir: str | os.PathLike | None) -> None:
@@ -104,11 +106,16 @@ class Catalog:
     # -- exporting ---------------------------------------------------------------------------
 
     def export_text(self, session_id: str, fmt: ExportFormat) -> str:
+        """The export, safe to print or ``cat``: JSON keeps every character (controls escaped the
+        JSON way); Markdown, which has no escape for them, shows controls as ``visible`` does."""
         if fmt == "events":  # our own log: every recorded event, as `rlm view` reads it
-            return "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in self.event_rows(session_id))
+            rows = self.event_rows(session_id)
+            return "".join(json_safe(json.dumps(row, ensure_ascii=False)) + "\n" for row in rows)
         from rlm_tui.store.export import to_jsonl, to_markdown
 
-        return to_markdown(self.store, session_id) if fmt == "md" else to_jsonl(self.store, session_id)
+        if fmt == "md":
+            return visible(to_markdown(self.store, session_id))
+        return json_safe(to_jsonl(self.store, session_id))
 
     def export(
         self, session_id: str, fmt: ExportFormat | None = None, path: str | os.PathLike | None = None
@@ -131,3 +138,17 @@ def title_from(message: str) -> str:
     from rlm_tui.store.derive import title_from as derive_title
 
     return derive_title(message)
+
+
+def recover_store(out: str | os.PathLike | None = None) -> Any:  # -> store.recover.Recovered
+    """Copy what can be read from the session database (damaged or not) into a new one at
+    ``out`` (default: ``sessions-recovered-DATE.db`` beside it); the original is left as it was."""
+    import time
+
+    from rlm_tui.services.runtime import store_path
+    from rlm_tui.store.recover import recover
+
+    source = store_path()
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    target = Path(out).expanduser() if out else source.with_name(f"sessions-recovered-{stamp}.db")
+    return recover(source, target.absolute())

@@ -13,3 +13,27 @@ def clip(text: str, n: int) -> str:
     """The text on one line, at most ``n`` characters (an ellipsis says it was cut)."""
     text = " ".join(text.split())
     return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """``n`` and the word, singular for one: "1 turn", "3 turns"."""
+    return f"{n:,} {word if n == 1 else (many or word + 's')}"
+
+
+def tokens(n: int, estimated: bool = False) -> str:
+    """A token count short enough for a status line: "950 tok", "12.4k tok", "1.2M tok".
+
+    "~" marks one counted by us because the provider reported none."""
+    mark = "~" if estimated else ""
+    if n >= 999_950:
+        return f"{mark}{n / 1_000_000:.1f}M tok"
+    if n >= 1000:
+        return f"{mark}{n / 1000:.1f}k tok"
+    return f"{mark}{n} tok"
+
+
+def money(value: float | None, known: bool = True) -> str:
+    """A cost: "$0.0123"; "+?" when some calls have no known price; "$?" when none has."""
+    if value is None or (not known and not value):
+        return "$?"
+    return f"${value:.4f}" + ("" if known else "+?")

@@ -12,16 +12,34 @@ from rlm_tui.events import Event
 
 
 def _existing(path: Path) -> Path:
-    if not path.is_file():
-        raise UsageError(f"no such log file: {path}")
+    """The log, if it is a regular file (a FIFO or a device would be read forever)."""
+    from rlm_tui.services.attaching import not_regular
+
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise UsageError(f"no such log file: {path}") from None
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    kind = not_regular(st, folders=False)
+    if kind:
+        raise UsageError(f"{path} is {kind}, not a log file")
     return path
+
+
+def _binary(path: Path, exc: UnicodeDecodeError) -> UsageError:
+    byte = exc.object[exc.start : exc.start + 1].hex()
+    return UsageError(f"{path} is a binary file, not a log (byte 0x{byte} is not UTF-8 text)")
 
 
 def load_log(path: Path) -> list[Event]:
     """A log of any format rlm knows, as events (``UsageError`` for anything else)."""
     from rlm_tui.trajectories.convert import load_events
 
-    return load_events(_existing(path))
+    try:
+        return load_events(_existing(path))
+    except UnicodeDecodeError as exc:
+        raise _binary(path, exc) from None
 
 
 async def replay_log(path: Path, cell_timeout: float) -> Any:  # -> ReplayReport
@@ -31,6 +49,8 @@ async def replay_log(path: Path, cell_timeout: float) -> Any:  # -> ReplayReport
 
     try:
         kind = detect(_existing(path))
+    except UnicodeDecodeError as exc:
+        raise _binary(path, exc) from None
     except LogFormatError as exc:
         raise UsageError(f"{exc}; replay takes a fast-rlm JSONL log") from None
     if kind != "fast-rlm":
@@ -40,5 +60,7 @@ async def replay_log(path: Path, cell_timeout: float) -> Any:  # -> ReplayReport
         )
     try:
         return await replay(path, cell_timeout=cell_timeout)
+    except UnicodeDecodeError as exc:
+        raise _binary(path, exc) from None
     except (json.JSONDecodeError, KeyError, ValueError) as exc:
         raise UsageError(f"{path} is not a fast-rlm JSONL log ({type(exc).__name__}: {exc})") from None

@@ -15,13 +15,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rlm_tui.config import Config
-from rlm_tui.engine.attachments import fingerprint, readable_problem
+from rlm_tui.engine.attachments import fingerprint
 from rlm_tui.engine.session import Session, SessionState, new_session_id
 from rlm_tui.events import EventBus, Notice, NoticeKind, nodes
 from rlm_tui.llm.base import ModelClient
 from rlm_tui.sandbox.host import Worker
 from rlm_tui.sandbox.snapshot import Snapshot
-from rlm_tui.services.runtime import engine_settings, session_dir
+from rlm_tui.services.attaching import attach_problem
+from rlm_tui.services.runtime import engine_settings, locks_root, session_dir
+from rlm_tui.services.session_lock import SessionLock
 from rlm_tui.store.recorder import Recorder
 from rlm_tui.store.sessions import FileRef, Store, StoredSnapshot
 
@@ -33,15 +35,15 @@ class Opened:
     resumed: bool
     notices: list[tuple[NoticeKind, str]] = field(default_factory=list)  # said once the session is open
     detach: Callable[[], None] = lambda: None  # unsubscribes the recorder from the bus
+    lock: SessionLock | None = None  # this process is the session's one writer while it is open
 
     async def close(self) -> None:
         self.detach()
-        await self.session.close()
-
-
-def attach_problem(path: Path) -> str | None:
-    """Why a path cannot be attached (missing, unreadable), or None."""
-    return readable_problem(path)
+        try:
+            await self.session.close()
+        finally:
+            if self.lock is not None:
+                self.lock.release()
 
 
 def file_problem(ref: FileRef) -> str | None:
@@ -49,6 +51,9 @@ def file_problem(ref: FileRef) -> str | None:
     path = Path(ref.path)
     if not path.exists():
         return f"{ref.name}: {ref.path} is gone"
+    problem = attach_problem(path)  # replaced by a FIFO or a device since: never opened
+    if problem:
+        return f"{ref.name}: {problem}"
     if path.is_file():
         st = path.stat()
         if st.st_size == ref.disk_bytes and st.st_mtime == ref.mtime:
@@ -70,11 +75,17 @@ async def open_session(
 ) -> Opened:
     """Start a new session (session_id None) or resume a recorded one (id or unique prefix). Any
     failure on the way leaves nothing behind: the recorder is unsubscribed, the REPL closed, and a
-    new session's row and folder removed."""
+    new session's row and folder removed.
+
+    The session is locked for this process until ``Opened.close`` (``SessionBusy`` after
+    ``config.session_wait`` seconds if another process has it); its recorded state is read only
+    once the lock is held, so a writer that waited resumes from the other one's last turn."""
     sid = store.resolve(session_id) if session_id is not None else None
+    new_id = new_session_id() if sid is None else None
+    lock = SessionLock(locks_root(), new_id or sid or "")
+    await lock.acquire(config.session_wait)
     recorder = Recorder(store.db)
     detach = bus.subscribe(recorder)
-    new_id = new_session_id() if sid is None else None
     session: Session | None = None
     try:
         if new_id is not None:
@@ -82,7 +93,7 @@ async def open_session(
             recorder.register_session(new_id, str(workdir))
             session = _session(config, client, bus, recorder, new_id, workdir, SessionState())
             await session.start()
-            return Opened(session, recorder, resumed=False, detach=detach)
+            return Opened(session, recorder, resumed=False, detach=detach, lock=lock)
         assert sid is not None
         row = store.get(sid)
         workdir = Path(row.workdir) if row.workdir else session_dir(sid)
@@ -90,15 +101,18 @@ async def open_session(
         recorder.register_session(sid, str(workdir))
         state = SessionState(history=store.history(sid), turns=store.turn_count(sid))
         session = _session(config, client, bus, recorder, sid, workdir, state)
-        opened = Opened(session, recorder, resumed=True, detach=detach)
+        opened = Opened(session, recorder, resumed=True, detach=detach, lock=lock)
         await _restore(opened, store.snapshot(sid))
     except BaseException:
         detach()
-        if session is not None:
-            await session.close()
-        if new_id is not None:  # a session that never opened leaves nothing behind
-            store.delete(new_id)
-            shutil.rmtree(session_dir(new_id), ignore_errors=True)
+        try:
+            if session is not None:
+                await session.close()
+            if new_id is not None:  # a session that never opened leaves nothing behind
+                store.delete(new_id)
+                shutil.rmtree(session_dir(new_id), ignore_errors=True)
+        finally:
+            lock.release()
         raise
     turn = state.turns  # notices belong to the last turn: resuming alone starts no new one
     for kind, message in opened.notices:

@@ -102,6 +102,7 @@ def make_router(config: Config) -> Any:  # -> ModelRouter
         policy=RetryPolicy(max_retries=config.max_retries, base_delay=config.retry_base_delay),
         timeout=config.request_timeout,
         limits=configured,
+        prefetch=True,  # the root model's endpoint is asked while the session opens
     )
 
 
@@ -110,10 +111,16 @@ def preload_clients(config: Config, *, wait: bool = False) -> None:
     thread, so the caller goes on, unless ``wait``."""
 
     def load() -> None:
-        models = (config.model, config.sub_model)
-        if any(m.startswith("anthropic/") for m in models):
+        from rlm_tui.llm import pricing
+        from rlm_tui.llm.routes import ANTHROPIC, LITELLM, OPENAI, route_of
+
+        used = {route_of(m) for m in (config.model, config.sub_model)}
+        pricing.load_table()
+        if ANTHROPIC in used:
             import anthropic  # noqa: F401
-        if any(not m.startswith("anthropic/") for m in models):
+        if OPENAI in used:
+            import openai  # noqa: F401
+        if LITELLM in used:  # only for a provider that needs it: its import takes seconds
             from rlm_tui.llm.litellm_client import import_litellm
 
             import_litellm()
@@ -133,6 +140,11 @@ def session_dir(session_id: str) -> Path:
     path = sessions_root() / session_id
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def locks_root() -> Path:
+    """Where the one-writer-per-session locks live (outside every sandbox's view)."""
+    return data_dir() / "locks"
 
 
 def store_path() -> Path:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from rlm_tui.config import Config
-from rlm_tui.errors import ConfigError, UsageError
+from rlm_tui.errors import AttachmentError, ConfigError, NotRecorded, UsageError
 from rlm_tui.events import Event, EventBus
 
 
@@ -138,19 +138,49 @@ class Workspace:
     # -- turns -----------------------------------------------------------------------------
 
     async def send(self, text: str) -> Any:
+        """Run a turn. ``NotRecorded`` (holding the turn's result) when any of its records could
+        not be written: a turn the database does not hold is not a success."""
         if self.model_problem:
             raise ConfigError(self.model_problem)
-        session = (await self.ensure_session()).session
+        opened = await self.ensure_session()
+        recorder = opened.recorder
+        recorder.failure = None
         self.turn_task = asyncio.current_task()
         try:
-            return await session.run_turn(text)
+            result = await opened.session.run_turn(text)
         finally:
             self.turn_task = None
+        if recorder.failure is not None:
+            raise NotRecorded(f"turn {result.turn} was not recorded: {recorder.failure}", result)
+        return result
 
     def cancel(self) -> bool:
         return self.session is not None and self.session.cancel()
 
-    async def attach(self, path: str, name: str | None = None) -> Any:
+    async def fork_before_last_turn(self) -> str | None:
+        """Undo the last turn: the id of a fork of this session holding the turns before it, its
+        REPL from the snapshot taken after the turn before. None when the last turn is the first
+        (a new session is the state before it). The session itself is kept, turn and all."""
+        if self.busy:
+            raise UsageError("a turn is running: wait for it or cancel it (Esc) first")
+        session = self.session
+        if session is None or session.turns == 0:
+            raise UsageError("this session has no turn to undo yet")
+        if session.turns == 1:
+            return None
+        catalog = await self.open_catalog()
+        return await asyncio.to_thread(catalog.fork, session.session_id, session.turns - 1)
+
+    async def attach(self, path: Any, name: str | None = None) -> Any:
+        """Attach a regular file or a folder (anything else, a FIFO or a device, is refused
+        before it is opened: reading one could never end)."""
+        from pathlib import Path
+
+        from rlm_tui.services.attaching import attach_problem
+
+        problem = attach_problem(Path(path).expanduser())
+        if problem:
+            raise AttachmentError(problem)
         return await (await self.ensure_session()).session.attach(path, name)
 
     async def var_table(self) -> str:
@@ -170,6 +200,15 @@ class Workspace:
         if self.session is not None:
             field = "root_model" if which == "model" else "sub_model"
             self.session.settings = dataclasses.replace(self.session.settings, **{field: model})
+
+    async def model_choices(self, which: str = "model") -> list[Any]:
+        """Models to pick from for the root (``model``) or sub-model: the configured endpoint's,
+        then every chat model litellm knows (``services.model_choices``)."""
+        from rlm_tui.services.model_choices import model_choices
+
+        config = self.config
+        api_base = (config.sub_api_base or config.api_base) if which == "sub_model" else config.api_base
+        return await model_choices(api_base, getattr(config, which))
 
     async def model_window(self, model: str) -> str:
         """The model's context window and output limit, and where each came from, in words."""

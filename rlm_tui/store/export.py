@@ -3,6 +3,7 @@ format (metadata, then per turn a run_context and one iteration record per root 
 
 from __future__ import annotations
 
+import ast
 import json
 from datetime import datetime
 from typing import Any
@@ -46,7 +47,7 @@ def to_markdown(store: Store, session_id: str) -> str:
                     )
                     out += ["```text", shown.rstrip(), "```", ""]
                 if cell.calls:
-                    out += [f"{len(cell.calls)} sub-call(s).", ""]
+                    out += [_calls_summary(cell.calls), ""]
                 out += ["</details>", ""]
         for compaction in turn.compactions:
             span = ", ".join(str(i) for i in compaction.iterations)
@@ -55,13 +56,49 @@ def to_markdown(store: Store, session_id: str) -> str:
                 f"were replaced by a summary ({compaction.tokens_before:,} → {compaction.tokens_after:,} tokens)._",
                 "",
             ]
-        answer = turn.answer if turn.answer is not None else f"_(no answer: the turn was {turn.outcome})_"
+        answer = (
+            _answer_markdown(turn.answer)
+            if turn.answer is not None
+            else f"_(no answer: the turn was {turn.outcome})_"
+        )
         out += ["**Answer**", "", answer.strip(), ""]
         if turn.stopped_by:
             out += [f"_Stopped by the {limit_name(turn.stopped_by)}._", ""]
         if (turn.usage or {}).get("estimated"):
             out += ["_Some token counts of this turn are estimates: the provider reported none._", ""]
     return "\n".join(out).rstrip() + "\n"
+
+
+def _calls_summary(calls: list[SubCallRecord]) -> str:
+    """ "400 sub-calls: 31 finished, 369 cancelled": what became of them, not just how many."""
+    outcomes: dict[str, int] = {}
+    for call in calls:
+        outcome = {"ok": "finished", "cached": "finished", "running": "cancelled"}.get(
+            call.status, call.status
+        )
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+    count = f"{len(calls):,} sub-call{'' if len(calls) == 1 else 's'}"
+    if set(outcomes) == {"finished"}:
+        return f"{count}."
+    order = ["finished", "error", "cancelled"]
+    parts = sorted(outcomes.items(), key=lambda kv: (order.index(kv[0]) if kv[0] in order else 9, kv[0]))
+    return f"{count}: " + ", ".join(f"{n:,} {'failed' if k == 'error' else k}" for k, n in parts) + "."
+
+
+def _answer_markdown(answer: str) -> str:
+    """An answer that is JSON (a FINAL_VAR of a dict or list) in a ```json fence, so it reads as data."""
+    text = answer.strip()
+    if text[:1] in "{[" and text[-1:] in "}]":
+        try:
+            json.loads(text)
+        except ValueError:
+            try:  # a Python dict or list (its repr): fenced as Python
+                ast.literal_eval(text)
+            except (ValueError, SyntaxError, MemoryError, RecursionError):
+                return answer
+            return f"```python\n{text}\n```"
+        return f"```json\n{text}\n```"
+    return answer
 
 
 def _summary(info: SessionRow) -> str:

@@ -124,6 +124,7 @@ def transaction(conn: sqlite3.Connection) -> Iterator[None]:
     try:
         yield
     except BaseException:
-        conn.execute("ROLLBACK")
+        if conn.in_transaction:  # sqlite may have rolled back already (a full disk, an I/O error)
+            conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")

@@ -151,6 +151,12 @@ class Store:
     def close(self) -> None:
         self.conn.close()
 
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     # -- finding sessions --------------------------------------------------------------------
 
     def resolve(self, id_or_prefix: str) -> str:
@@ -186,8 +192,9 @@ class Store:
         rows = self.list(limit=1)
         return rows[0] if rows else None
 
-    def search(self, text: str, limit: int = 50) -> list[SearchHit]:
-        """Full-text search over messages and code cells, newest first, with snippets.
+    def search(self, text: str, limit: int = 50, marks: tuple[str, str] = ("[", "]")) -> list[SearchHit]:
+        """Full-text search over messages and code cells, newest first, with snippets (each match
+        between ``marks``).
 
         Newest first (not best match first) lets FTS5 stop after ``limit`` hits instead of
         ranking every match: a common word over 10,000 sessions stays fast.
@@ -203,12 +210,12 @@ class Store:
         for table, fts, kind, when in sources:
             sql = f"""
                 SELECT m.session_id, s.title, m.turn, {kind}, h.snip, COALESCE({when}, s.updated), h.rowid
-                FROM (SELECT rowid, snippet({fts}, 0, '[', ']', '…', 12) AS snip FROM {fts}
+                FROM (SELECT rowid, snippet({fts}, 0, :on, :off, '…', 12) AS snip FROM {fts}
                       WHERE {fts} MATCH :q ORDER BY rowid DESC LIMIT :limit) AS h
                 JOIN {table} m ON m.rowid = h.rowid JOIN sessions s ON s.id = m.session_id
             """
             for sid, title, turn, where, snip, when_t, rowid in self.conn.execute(
-                sql, {"q": query, "limit": limit}
+                sql, {"q": query, "limit": limit, "on": marks[0], "off": marks[1]}
             ):
                 hits.append((when_t or 0.0, rowid, SearchHit(sid, title or "", turn, where, snip)))
         hits.sort(key=lambda h: (h[0], h[1]), reverse=True)
@@ -293,7 +300,7 @@ class Store:
             elif kind == "context_file":
                 context = ("file", json.loads(meta)["name"])
             elif kind == "context_text":
-                context = ("text", blob.decode())
+                context = ("text", blob.decode("utf-8", "surrogatepass"))
         return StoredSnapshot(
             turn, blobs, skipped, [ref for _, ref in sorted(files, key=lambda f: f[0])], context
         )

@@ -72,7 +72,7 @@ CHAT_ACTIONS: tuple[ScreenAction, ...] = (
     ),
     ScreenAction(
         "maximize_focused",
-        "Maximize",
+        "Maximize pane",
         "Maximize the focused pane (again, or Esc, to restore)",
         key="f5",
         priority=True,
@@ -89,6 +89,22 @@ CHAT_ACTIONS: tuple[ScreenAction, ...] = (
         "resize_side(1)", "Wider side", "Make the side panes wider", key="f8", footer=False, priority=True
     ),
     ScreenAction("focus_prompt", "Editor", "Focus the message editor", key="ctrl+l", footer=False),
+    ScreenAction(
+        "copy_menu",
+        "Copy",
+        "Copy the last answer, a message, a cell's code or output",
+        key="f6",
+        priority=True,  # the editor binds F6 (select line)
+    ),
+    ScreenAction(
+        "search", "Search", "Search the chat and its cells (Enter: earlier match)", key="ctrl+f", footer=False
+    ),
+    ScreenAction("copy_last_answer", "Copy last answer", "Copy the last answer to the clipboard"),
+    ScreenAction(
+        "focus_pane('chat')", "Go to editor", "Focus the editor (the chat)", key="alt+1", footer=False
+    ),
+    ScreenAction("focus_pane('cells')", "Go to cells", "Focus the cells pane", key="alt+2", footer=False),
+    ScreenAction("focus_pane('tree')", "Go to calls", "Focus the call tree", key="alt+3", footer=False),
     ScreenAction("app.change_theme", "Theme", "Pick a theme", key="ctrl+t", footer=False, palette=False),
 )
 

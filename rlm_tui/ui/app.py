@@ -23,6 +23,7 @@ from rlm_tui.ui import themes
 from rlm_tui.ui.actions import CHAT_ACTIONS, applicable
 from rlm_tui.ui.commands import COMMANDS
 from rlm_tui.ui.screens.chat import ChatScreen
+from rlm_tui.ui.warmup import in_background, warm_imports
 
 
 class RLMApp(App):
@@ -96,7 +97,11 @@ class RLMApp(App):
     @work(exclusive=True, group="startup")
     async def startup(self) -> None:
         chat = self.chat
+        # Off the event loop, while the editor already takes keys: the provider SDKs and the
+        # session's modules (a first launch compiles them, which took seconds on the loop).
+        preload = in_background(self.workspace.preload)
         try:
+            await in_background(warm_imports)
             if self.view is not None:
                 title, events = self.view
                 await chat.show_recorded(events, f"rlm-tui · {title} (read-only)")
@@ -117,7 +122,7 @@ class RLMApp(App):
                 await self.start_new_session()
             for problem in self.theme_problems:  # after the session is drawn: a new one clears the chat
                 await chat.chat.add_notice(f"⚠ theme: {problem}", error=True)
-            problem = await asyncio.to_thread(self.workspace.preload)
+            problem = await preload
             if problem:
                 await chat.chat.add_notice(
                     f"✗ {problem}. Set it in your environment and restart rlm, or pick another model with "
@@ -129,6 +134,8 @@ class RLMApp(App):
         except Exception as exc:
             await chat.chat.add_notice(f"✗ {type(exc).__name__}: {exc}", error=True)
         finally:
+            if not preload.done():  # start-up failed early: the preload still ends, quietly
+                preload.add_done_callback(lambda task: task.cancelled() or task.exception())
             chat.refresh_status()
             self.startup_done.set()
 
@@ -205,18 +212,26 @@ class RLMApp(App):
         shown += [(b.key, b.tooltip or b.description) for b in self.BINDINGS if isinstance(b, Binding)]
         shown += [
             ("ctrl+p", "Command palette"),
-            ("tab / shift+tab", "Move between panes"),
+            ("tab / shift+tab", "Move between panes (in the editor, Tab completes and stays)"),
             ("enter (calls)", "Open the node's full prompt and response"),
             ("o (cells)", "Open a cell's full output"),
             ("space (calls)", "Expand or collapse a node"),
             ("E / C (calls)", "Expand or collapse every node"),
+            ("f / d (calls)", "Failed calls only / down to one depth of recursion (again: all)"),
+            ("up / down (editor)", "Previous / next message sent (or take back a queued one)"),
+            ("pageup / pagedown, ctrl+home / ctrl+end", "Scroll the chat from the editor"),
+            ("enter / up, down (search)", "Earlier / later match; Esc closes the search"),
             ("c / p / r (detail)", "Copy the whole node, its prompt, its response"),
             ("ctrl+o then enter / r / f / n / e / d", "Sessions: open, resume, fork, rename, export, delete"),
         ]
         self.push_screen(HelpScreen(shown))
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        yield from super().get_system_commands(screen)
+        ours = {a.title for a in applicable(screen)}
+        for command in super().get_system_commands(screen):
+            if command.title in ("Maximize", "Minimize") and "Maximize pane" in ours:
+                continue  # the screen's own "Maximize pane" (F5) does it, for the pane around the focus
+            yield command
         for action in applicable(screen):
             yield SystemCommand(
                 action.title, action.help, lambda a=action.action: self.run_worker(screen.run_action(a))

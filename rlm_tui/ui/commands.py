@@ -22,6 +22,8 @@ class SlashCommand:
     # (title, text) entries of the command palette: a text ending in a space is put in the editor
     # for its arguments to be filled in; a complete one runs at once
     palette: tuple[tuple[str, str], ...] = ()
+    # runs beside the editor instead of holding the screen (loading a large file takes seconds)
+    background: bool = False
 
     @property
     def usage(self) -> str:
@@ -34,7 +36,7 @@ async def _load(screen: Any, args: list[str]) -> None:
     name = None
     if len(args) >= 3 and args[-2] == "as":
         args, name = args[:-2], args[-1]
-    attachment = await screen.workspace.attach(" ".join(args), name)  # a path with spaces, unquoted
+    attachment = await screen.attach_file(" ".join(args), name)  # a path with spaces, unquoted
     unit = "chars" if attachment.type == "str" else "items"
     await screen.chat.add_notice(
         f"attached {attachment.name}: {attachment.type}, {attachment.size:,} {unit}"
@@ -56,6 +58,8 @@ async def _model(screen: Any, args: list[str], which: str = "model") -> None:
     model = getattr(screen.workspace.config, which)
     said = f"{label} is now {model}" if args else f"{label}: {model}"
     await screen.chat.add_notice(f"{said} — {await screen.workspace.model_window(model)}")
+    if not args:  # and the picker: the endpoint's models and litellm's, filtered as you type
+        screen.open_model_picker(which)
 
 
 async def _sub_model(screen: Any, args: list[str]) -> None:
@@ -86,6 +90,24 @@ async def _fork(screen: Any, args: list[str]) -> None:
     await screen.app.resume_session(new_id)
 
 
+async def _undo(screen: Any, args: list[str]) -> None:
+    from rlm_tui.ui.rewind import undo_last_turn
+
+    await undo_last_turn(screen)
+
+
+async def _retry(screen: Any, args: list[str]) -> None:
+    from rlm_tui.ui.rewind import undo_last_turn
+
+    screen.send(await undo_last_turn(screen))
+
+
+async def _edit(screen: Any, args: list[str]) -> None:
+    from rlm_tui.ui.rewind import undo_last_turn
+
+    screen.start_command(await undo_last_turn(screen))
+
+
 async def _export(screen: Any, args: list[str]) -> None:
     session_id, _ = _shown_session(screen)
     fmt = None
@@ -110,13 +132,32 @@ async def _theme(screen: Any, args: list[str]) -> None:
     app.theme = args[0]
 
 
+async def _files(screen: Any, args: list[str]) -> None:
+    from rlm_tui.ui.widgets.attachments import human_bytes
+
+    session = screen.workspace.session
+    attached = list(session.attachments.values()) if session is not None and not screen.read_only_id else []
+    if not attached:
+        await screen.chat.add_notice("no file is attached: /load PATH or @path in a message attaches one")
+        return
+    lines = [f"{len(attached)} attached file(s), in `files` (the last one loaded is `context`):"]
+    for a in attached:
+        unit = "chars" if a.type == "str" else "items"
+        lines.append(
+            f"  {a.name} · {a.type}, {a.size:,} {unit} · {human_bytes(a.disk_bytes)} on disk · {a.path}"
+        )
+    await screen.chat.add_notice("\n".join(lines))
+
+
 async def _help(screen: Any, args: list[str]) -> None:
     screen.action_help()
 
 
 COMMANDS: tuple[SlashCommand, ...] = (
     SlashCommand("/load", "PATH [as NAME]", "attach a file or folder (it becomes `context`)", _load,
-                 (("Load a file", "/load "),)),
+                 (("Load a file", "/load "),), background=True),
+    SlashCommand("/files", "", "the attached files: name, type, size, path", _files,
+                 (("Attached files", "/files"),)),
     SlashCommand("/vars", "", "the REPL variable table", _vars, (("REPL variables", "/vars"),)),
     SlashCommand("/model", "NAME", "switch the root model", _model, (("Root model", "/model "),)),
     SlashCommand("/sub-model", "NAME", "switch the sub-model", _sub_model, (("Sub-model", "/sub-model "),)),
@@ -124,12 +165,24 @@ COMMANDS: tuple[SlashCommand, ...] = (
     SlashCommand("/sessions", "", "browse, search and open past sessions", _sessions),
     SlashCommand("/fork", "[TURN]", "continue from a turn of this session in a new session", _fork,
                  (("Fork here", "/fork"),)),
+    SlashCommand("/undo", "", "go back to before the last turn, the REPL too (the old branch is kept)",
+                 _undo, (("Undo last turn", "/undo"),)),
+    SlashCommand("/retry", "", "undo the last turn and send its message again", _retry,
+                 (("Retry last turn", "/retry"),)),
+    SlashCommand("/edit", "", "undo the last turn and put its message in the editor to resend", _edit,
+                 (("Edit and resend last message", "/edit"),)),
     SlashCommand("/export", "[md|jsonl] [PATH]", "write this session to a file", _export,
                  (("Export as Markdown", "/export md"), ("Export as JSONL", "/export jsonl"))),
     SlashCommand("/theme", "NAME", "switch the theme", _theme),
     SlashCommand("/help", "", "keys and commands", _help),
 )  # fmt: skip
 BY_NAME = {command.name: command for command in COMMANDS}
+
+
+def in_background(text: str) -> bool:
+    """Whether this command line runs beside the editor (keys typed meanwhile are not held)."""
+    command = BY_NAME.get(text.split(maxsplit=1)[0]) if text.strip() else None
+    return command is not None and command.background
 
 
 def completions(prefix: str) -> list[tuple[str, str]]:

@@ -35,7 +35,15 @@ async def make_session(tmp_path):
     sessions: list[Session] = []
 
     async def make(
-        root=(), sub=None, *, responder=None, windows=None, price=0.0, max_output_tokens=None, **limit_args
+        root=(),
+        sub=None,
+        *,
+        responder=None,
+        windows=None,
+        price=0.0,
+        max_output_tokens=None,
+        engine_args=None,
+        **limit_args,
     ) -> Harness:
         client = ScriptedClient(
             responder or by_purpose(root, sub), context_windows=windows, price_per_token=price
@@ -46,6 +54,7 @@ async def make_session(tmp_path):
             limits=Limits(**limit_args),
             sandbox=SandboxSettings(interrupt_grace=1.0),
             max_output_tokens=max_output_tokens,
+            **(engine_args or {}),
         )
         harness = Harness(None, client)  # type: ignore[arg-type]
         session = Session(

@@ -1,5 +1,5 @@
-"""Prices through litellm's own cost function (tiers, cache reads and writes), model limits through its
-public model info, and litellm's import kept off the event loop of an Anthropic call."""
+"""Prices from the price table (genai-prices: tiers, cache reads and writes), model limits through
+litellm's public model info, and litellm's import kept off the event loop of an Anthropic call."""
 
 from __future__ import annotations
 
@@ -189,6 +189,8 @@ async def main():
         backend = AnthropicBackend(api_key="x", base_url=provider.anthropic_base, timeout=30)
         request = ModelRequest("anthropic/claude-sonnet-4-6", [Message("user", "hi")])
         items = [item async for item in backend.stream(request)]
+        seen["litellm_needed_for_the_price"] = "litellm" in sys.modules and litellm_loader.loaded() is not None
+        await litellm_loader.get()  # imported for the model's limits, while the loop ran on
         loaded_at = time.perf_counter()
         done.set()
         await ticking
@@ -216,6 +218,7 @@ def test_an_anthropic_call_is_priced_offline_without_waiting_for_litellm_or_bloc
     result = json.loads(done.stdout.strip().splitlines()[-1])
 
     assert result["litellm_imported_at_request"] is False  # the request went out first
+    assert result["litellm_needed_for_the_price"] is False  # priced from the price table
     assert result["cost"] == pytest.approx(sonnet_price(1000, 100, 2000, 500))
     assert result["attempts"] == []  # litellm used its bundled price map: no fetch
     assert result["env"] == "True"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
+import time
 
 from rlm_tui.engine.session import Session
 from rlm_tui.engine.settings import EngineSettings, Limits
@@ -57,15 +58,13 @@ async def test_one_concurrency_cap_per_model_across_the_session(tmp_path, keys):
         with lock:
             in_flight["now"] += 1
             in_flight["most"] = max(in_flight["most"], in_flight["now"])
-
-        def done_later(_request):
-            return FakeReply(text="ok", delay=0.15)
-
-        reply = done_later(request)
-        # Counted down once the reply is produced; the delay is served by the fake after this returns,
-        # so release in a timer matching the delay.
-        threading.Timer(0.15, lambda: _release(lock, in_flight)).start()
-        return reply
+        try:
+            # the reply's latency, served in the fake's thread for this request, so that the count
+            # goes down before the client can hear the answer and send the next request
+            time.sleep(0.15)
+        finally:
+            _release(lock, in_flight)
+        return FakeReply(text="ok")
 
     script = Script()
     code = "a = llm_query_batched([f'item {i}' for i in range(24)])\nb = llm_query_batched([f'other {i}' for i in range(24)])\nFINAL('done')"

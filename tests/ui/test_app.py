@@ -315,10 +315,13 @@ async def test_pane_keys_work_from_the_editor_and_refused_text_stays(home):
         await wait_for(lambda: app.workspace.busy, pilot)
         prompt = chat.query_one("#prompt")
         prompt.text = "a follow-up I typed meanwhile"
-        await pilot.press("enter")
-        assert prompt.text == "a follow-up I typed meanwhile"
+        await pilot.press("enter")  # queued while the turn runs
+        assert chat.queued == ["a follow-up I typed meanwhile"] and prompt.text == ""
         await pilot.press("escape")
         await wait_for(turn_done(app, 1), pilot)
+        # the turn was cancelled: the queued message comes back to the editor, not sent
+        await wait_for(lambda: prompt.text == "a follow-up I typed meanwhile", pilot)
+        assert chat.queued == [] and len(chat.model.turns) == 1
 
 
 async def test_compaction_and_estimated_usage_are_shown(home):
@@ -362,6 +365,9 @@ async def test_the_model_command_says_the_window_and_where_it_came_from(home):
         await send(pilot, app, "/model")
         texts = lambda: [str(w.render()) for w in app.chat.chat.query(".notice")]  # noqa: E731
         await wait_for(lambda: any("context window 2,048 tokens" in t for t in texts()), pilot)
+        await wait_for(lambda: app.screen is not app.chat, pilot)  # and the model picker opened
+        await pilot.press("escape")
+        await wait_for(lambda: app.screen is app.chat, pilot)
         await send(pilot, app, "/sub-model scripted/other")
         await wait_for(
             lambda: any("sub-model is now scripted/other" in t and "unknown" in t for t in texts()), pilot

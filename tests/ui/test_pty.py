@@ -33,7 +33,7 @@ def test_a_conversation_in_a_real_terminal(tmp_path):
             terminal.wait_for("Ask anything", "Cells", "Calls")
             child.send("What is six times seven?\r")
             screen = terminal.wait_for(
-                "The answer is 42, and the sub-model agrees.", "x = 6 * 7", "llm_query ·"
+                "The answer is 42, and the sub-model agrees.", "x = 6 * 7", "llm_query “Is 6*7 equal to 42?"
             )
             assert "You · turn 1" in screen and "What is six times seven?" in screen
             assert "✓ iteration 1" in screen and "✓ cell 1" in screen

@@ -13,7 +13,7 @@ from rlm_tui.store.sessions import Store
 from tests.ui import scenario
 from tests.ui.conftest import make_app, wait_for
 
-SIZE = (140, 40)
+SIZES = pytest.mark.parametrize("size", [(80, 24), (160, 48)], ids=["80x24", "160x48"])
 
 
 @pytest.fixture
@@ -37,25 +37,28 @@ async def _draw(pilot, events, title="rlm-tui · fruit counting · " + scenario.
     await pilot.pause()
 
 
-def test_chat_screen_mid_turn(snap_compare, fixed_clock):
+@SIZES
+def test_chat_screen_mid_turn(snap_compare, fixed_clock, size):
     events = scenario.first_turn() + scenario.second_turn_running()
 
     async def run_before(pilot) -> None:
         await _draw(pilot, events)
 
-    assert snap_compare(make_app(), terminal_size=SIZE, run_before=run_before)
+    assert snap_compare(make_app(), terminal_size=size, run_before=run_before)
 
 
-def test_chat_screen_after_the_turn(snap_compare, fixed_clock):
+@SIZES
+def test_chat_screen_after_the_turn(snap_compare, fixed_clock, size):
     events = scenario.first_turn() + scenario.second_turn_running() + scenario.second_turn_finished()
 
     async def run_before(pilot) -> None:
         await _draw(pilot, events)
 
-    assert snap_compare(make_app(), terminal_size=SIZE, run_before=run_before)
+    assert snap_compare(make_app(), terminal_size=size, run_before=run_before)
 
 
-def test_session_browser(snap_compare, fixed_clock, home):
+@SIZES
+def test_session_browser(snap_compare, fixed_clock, home, size):
     store = Store(home / "sessions.db")
     recorder = Recorder(store.db)
     events = scenario.first_turn() + scenario.second_turn_running() + scenario.second_turn_finished()
@@ -80,14 +83,15 @@ def test_session_browser(snap_compare, fixed_clock, home):
         await wait_for(lambda: table.row_count >= 2, pilot)
         await pilot.pause(0.3)
 
-    assert snap_compare(make_app(), terminal_size=SIZE, run_before=run_before)
+    assert snap_compare(make_app(), terminal_size=size, run_before=run_before)
 
 
-def test_help_screen(snap_compare, fixed_clock):
+@SIZES
+def test_help_screen(snap_compare, fixed_clock, size):
     async def run_before(pilot) -> None:
         await _draw(pilot, scenario.first_turn())  # what shows behind the help must not vary
         await pilot.press("f1")
         await wait_for(lambda: pilot.app.screen.__class__.__name__ == "HelpScreen", pilot)
         await pilot.pause()
 
-    assert snap_compare(make_app(), terminal_size=SIZE, run_before=run_before)
+    assert snap_compare(make_app(), terminal_size=size, run_before=run_before)

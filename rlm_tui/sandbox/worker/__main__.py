@@ -1,7 +1,10 @@
-"""Entry point of a REPL worker process: ``python -m rlm_tui.sandbox.worker FD SETTINGS_JSON``.
+"""Entry point of a REPL worker process:
+``python -m rlm_tui.sandbox.worker CHANNEL_FD FILES_FD SETTINGS_JSON``.
 
-FD is this process's end of a socketpair with the host. The worker applies its rlimits first,
-then serves requests one at a time on the main thread (cells run there, so SIGINT can stop them),
+CHANNEL_FD is this process's end of a socketpair with the host; FILES_FD a second one, on which
+the host passes attached files as open descriptors (the worker may see none of their paths). In
+process mode the first process becomes the worker's guardian (``guardian``). The worker applies
+its rlimits first, then serves requests one at a time on the main thread (cells run there, so SIGINT can stop them),
 while a reader thread keeps the channel moving.
 """
 
@@ -21,10 +24,11 @@ from rlm_tui.sandbox.worker.capture import FdCapture, OutputCapture
 from rlm_tui.sandbox.worker.channel import Channel
 from rlm_tui.sandbox.worker.execute import run_cell
 from rlm_tui.sandbox.worker.files import describe_content, describe_files
-from rlm_tui.sandbox.worker.namespace import HOST_OWNED, RESERVED_FUNCS, Namespace, render_value
+from rlm_tui.sandbox.worker.namespace import HOST_OWNED, MODEL_DICTS, RESERVED_FUNCS, Namespace, render_value
 from rlm_tui.sandbox.worker.snapshot import Snapshotter
 
 NOT_SNAPSHOTTED = {*RESERVED_FUNCS, *HOST_OWNED, "answer"}
+RESTORE_CHECKED = NOT_SNAPSHOTTED | set(MODEL_DICTS)  # names a restore must put right again
 
 
 def apply_limits(settings: dict[str, Any]) -> dict[str, Any]:
@@ -43,6 +47,14 @@ def apply_limits(settings: dict[str, Any]) -> dict[str, Any]:
             applied["nproc"] = cap
         except (ValueError, OSError):
             pass
+    scratch = settings.get("scratch_bytes")
+    if scratch:  # a cell filling the disk under the host's database: one file is capped
+        try:
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past it fails, it does not kill
+            resource.setrlimit(resource.RLIMIT_FSIZE, (scratch, scratch))
+            applied["scratch_bytes"] = scratch
+        except (ValueError, OSError):
+            pass
     try:
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     except (ValueError, OSError):
@@ -51,13 +63,18 @@ def apply_limits(settings: dict[str, Any]) -> dict[str, Any]:
 
 
 class Worker:
+    files_sock: socket.socket | None = None  # attached files arrive here as descriptors
+
     def __init__(self, channel: Channel, settings: dict[str, Any]) -> None:
         self.channel = channel
         self.capture = OutputCapture(channel, int(settings.get("output_cap_chars", 10_000_000)))
         self.fd_capture: FdCapture | None = None
         self.ns = Namespace(channel, self.show_vars)
-        self.snapshotter = Snapshotter(
-            int(settings.get("snapshot_max_bytes", 256 << 20)), float(settings.get("snapshot_seconds", 20.0))
+        max_bytes = int(settings.get("snapshot_max_bytes", 256 << 20))
+        self.snapshotter = Snapshotter(  # a delta stays within the frame the host accepts
+            max_bytes,
+            float(settings.get("snapshot_seconds", 20.0)),
+            max_total=protocol.FrameLimits.for_snapshots(max_bytes).max_total,
         )
         self.cells = 0
 
@@ -107,8 +124,10 @@ class Worker:
         return {"snapshot": delta}, out
 
     def do_restore(self, msg: dict[str, Any], blobs: list[bytes]) -> tuple[dict[str, Any], list[bytes]]:
-        failed = self.snapshotter.restore(self.ns.globals, dict(zip(msg["names"], blobs, strict=True)))
-        self.ns.after_cell()
+        names = msg["names"]
+        failed = self.snapshotter.restore(self.ns.globals, dict(zip(names, blobs, strict=True)))
+        if RESTORE_CHECKED.intersection(names):  # the host restores one variable a request:
+            self.ns.after_cell()  # the full check only when a reserved name came back
         return {"failed": failed}, []
 
     def do_set_vars(self, msg: dict[str, Any], blobs: list[bytes]) -> tuple[dict[str, Any], list[bytes]]:
@@ -137,9 +156,11 @@ class Worker:
         return {}, []
 
     def do_load_file(self, msg: dict[str, Any], blobs: list[bytes]) -> tuple[dict[str, Any], list[bytes]]:
-        from rlm_tui.sandbox.worker.files import load_path
+        from rlm_tui.sandbox.worker.files import receive
 
-        content = load_path(msg["path"])
+        if self.files_sock is None:
+            raise RuntimeError("this worker has no channel for files")
+        content = receive(self.files_sock, msg["load"], msg["kind"], int(msg["count"]))
         name = msg["name"]
         files = dict(self.ns.host_values.get("files") or {})
         files[name] = content
@@ -198,12 +219,30 @@ class Worker:
             except Exception as exc:
                 self.channel.reply(req_id, ok=False, error=f"{type(exc).__name__}: {exc}")
             else:
-                self.channel.send({"op": protocol.REPLY, "id": req_id, "ok": True, **fields}, out_blobs)
+                self._reply(op, req_id, fields, out_blobs)
+
+    def _reply(self, op: str, req_id: Any, fields: dict[str, Any], blobs: list[bytes]) -> None:
+        """Send a reply within the host's frame limit: a cell's answer and error are cut to fit
+        (its snapshot must still arrive); any other reply too large becomes an error."""
+        size = protocol.json_size(fields)
+        if size > protocol.MAX_JSON and op == protocol.EXEC:
+            for name in ("final", "error"):
+                if isinstance(fields.get(name), str):
+                    fields[name] = protocol.clip(fields[name], protocol.MAX_JSON // 8)
+        elif size > protocol.MAX_JSON:
+            error = f"the reply would be {size:,} bytes; the channel's limit is {protocol.MAX_JSON:,}"
+            self.channel.reply(req_id, ok=False, error=error)
+            return
+        self.channel.send({"op": protocol.REPLY, "id": req_id, "ok": True, **fields}, blobs)
 
 
 def main() -> None:
-    fd = int(sys.argv[1])
-    settings = json.loads(sys.argv[2]) if len(sys.argv) > 2 else {}
+    fd, files_fd = int(sys.argv[1]), int(sys.argv[2])
+    settings = json.loads(sys.argv[3]) if len(sys.argv) > 3 else {}
+    if settings.get("guardian"):
+        from rlm_tui.sandbox.worker.guardian import guard
+
+        guard(int(settings.get("host_pid") or os.getppid()))
     applied = apply_limits(settings)
     sock = socket.socket(fileno=fd)
     channel = Channel(sock)
@@ -214,6 +253,7 @@ def main() -> None:
 
     signal.signal(signal.SIGINT, on_sigint)
     worker = Worker(channel, settings)
+    worker.files_sock = socket.socket(fileno=files_fd)
     sys.stdout.flush()
     sys.stderr.flush()
     worker.fd_capture = FdCapture(worker.capture)

@@ -2,7 +2,8 @@
 
 Text is buffered briefly and sent in chunks (at most every 50 ms, or at 8 KB), so a cell that
 prints a line and then works for a minute shows that line at once, and a cell that prints a
-million lines does not send a million frames. Past the hard cap, text is dropped and counted.
+million lines does not send a million frames (nor one frame over the host's limit: a long text
+goes in pieces). Past the hard cap, text is dropped and counted.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from rlm_tui.sandbox.worker.channel import Channel
 
 FLUSH_BYTES = 8192
 FLUSH_SECONDS = 0.05
+FRAME_CHARS = 1 << 20  # at most 6 MB of JSON a frame, whatever the cap
 
 
 class OutputCapture:
@@ -72,7 +74,11 @@ class OutputCapture:
             return
         chunks, self._chunks, self._buffered = self._chunks, [], 0
         for stream, text in chunks:
-            self._channel.send({"op": protocol.OUTPUT, "cell": self.cell, "stream": stream, "text": text})
+            for at in range(0, len(text), FRAME_CHARS):  # each frame well within the host's limit
+                piece = text[at : at + FRAME_CHARS]
+                self._channel.send(
+                    {"op": protocol.OUTPUT, "cell": self.cell, "stream": stream, "text": piece}
+                )
 
     def _tick(self) -> None:
         while True:

@@ -1,4 +1,5 @@
-"""Running one cell: compile (top-level await allowed), execute, report a short traceback.
+"""Running one cell: compile (top-level await allowed), execute, report a short traceback
+(its head and tail, whatever the size of the exception's message).
 
 A cell that uses ``await`` at top level compiles to a coroutine and runs on a fresh event loop;
 other cells run with plain ``exec``. Either way the cell's code is registered with linecache, so
@@ -14,6 +15,7 @@ import time
 import traceback
 from typing import Any
 
+from rlm_tui.sandbox import protocol
 from rlm_tui.sandbox.worker.asyncpos import mark_value_calls
 from rlm_tui.sandbox.worker.capture import CaptureStream, OutputCapture
 from rlm_tui.sandbox.worker.channel import Channel
@@ -21,6 +23,7 @@ from rlm_tui.sandbox.worker.channel import Channel
 CO_COROUTINE = 0x0080  # inspect.CO_COROUTINE, without importing inspect at start-up
 CELL_FILE_PREFIX = "<cell"
 CELL_FLAGS = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
+ERROR_CHARS = 100_000  # of a traceback: a 300 MB exception message must not make a 300 MB frame
 
 
 def compile_cell(code: str, filename: str = "<cell>") -> Any:
@@ -96,7 +99,7 @@ def run_cell(
             error = "SystemExit: the cell called exit(); the REPL keeps running and keeps its variables.\n"
         except BaseException as exc:
             status = "error"
-            error = short_traceback(exc)
+            error = protocol.clip(short_traceback(exc), min(ERROR_CHARS, max(capture.cap_chars, 1000)))
     except KeyboardInterrupt:  # an interrupt that landed while handling the cell's own exception
         status = "interrupted"
     # From here on an interrupt is ignored (the SIGINT handler checks running_cell).

@@ -1,13 +1,17 @@
-"""Loading attached files and folders straight from disk, inside the worker.
+"""Loading attached files and folders inside the worker, from descriptors the host opened.
 
-The host only sends a path: a file of gigabytes never passes through the host or a prompt.
-A text file becomes a str; a binary file becomes bytes; a folder becomes a dict of relative
-path -> content for the files under it (hidden entries skipped).
+The worker may see none of the user's paths (under bubblewrap it sees only its session folder),
+so the host opens each file, checks it is a regular one, and passes the open descriptor on the
+files socket (``sandbox.fdpass``). A file of gigabytes still never passes through the host or a
+prompt. A text file becomes a str; a binary file becomes bytes; a folder becomes a dict of
+relative path -> content for the files under it (hidden entries skipped by the host).
 """
 
 from __future__ import annotations
 
+import json
 import os
+import socket
 from typing import Any
 
 SNIFF = 8192
@@ -24,35 +28,40 @@ def _is_binary(head: bytes) -> bool:
     return False
 
 
-def load_file(path: str) -> str | bytes:
-    with open(path, "rb") as fh:
-        head = fh.read(SNIFF)
-    if _is_binary(head):
-        with open(path, "rb") as fh:
-            return fh.read()
-    with open(path, encoding="utf-8", errors="replace", newline="") as fh:
-        return fh.read()
+def load_fd(fd: int) -> str | bytes:
+    """Read one attached file from its descriptor (which this closes)."""
+    with os.fdopen(fd, "rb") as fh:
+        data = fh.read()
+    if _is_binary(data[:SNIFF]):
+        return data
+    return data.decode("utf-8", errors="replace")
 
 
-def load_dir(path: str) -> dict[str, Any]:
+def receive(sock: socket.socket, load: int, kind: str, count: int) -> Any:
+    """The ``count`` entries of load number ``load``, as the host sends them: batches of
+    [name, error] pairs with one descriptor per entry that has no error. Batches of another
+    load (one abandoned by a failed request) are closed and skipped."""
     out: dict[str, Any] = {}
-    for root, dirs, names in os.walk(path):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        for name in sorted(names):
-            if name.startswith("."):
-                continue
-            full = os.path.join(root, name)
-            try:
-                out[os.path.relpath(full, path)] = load_file(full)
-            except OSError as exc:
-                out[os.path.relpath(full, path)] = f"<unreadable: {exc.strerror or exc}>"
+    seen = 0
+    while seen < count:
+        data, fds, _, _ = socket.recv_fds(sock, 1 << 20, 256)
+        if not data:
+            raise EOFError("the host closed the files channel")
+        batch = json.loads(data)
+        if batch.get("load") != load:
+            for fd in fds:
+                os.close(fd)
+            continue
+        it = iter(fds)
+        for name, error in batch["entries"]:
+            seen += 1
+            out[name] = f"<unreadable: {error}>" if error else load_fd(next(it))
+    if kind == "file":
+        (content,) = out.values()
+        if isinstance(content, str) and content.startswith("<unreadable: "):
+            raise OSError(content[1:-1])
+        return content
     return out
-
-
-def load_path(path: str) -> Any:
-    if os.path.isdir(path):
-        return load_dir(path)
-    return load_file(path)
 
 
 def describe_content(name: str, content: Any) -> str:

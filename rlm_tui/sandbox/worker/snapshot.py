@@ -6,7 +6,12 @@ cell would cost seconds once variables hold hundreds of megabytes, so after a ce
 pickled again only when its name now points at another object, or when it is a small mutable
 object (which a cell can change in place). At the end of a turn (``thorough``) every mutable
 object is pickled again, whatever its size. What cannot be pickled, or is too large, is named with
-the reason.
+the reason; so is a variable that would take one delta past the frame's total (``max_total``), so
+a delta never makes a frame the host refuses.
+
+Restoring runs the same timer per variable: a variable whose loading sleeps, loops or raises is
+named and skipped, the rest are restored. (One that ends the process or holds the interpreter
+lock is beyond a timer: the host's deadline finds it, see ``host.Worker.restore``.)
 """
 
 from __future__ import annotations
@@ -38,28 +43,35 @@ def _alarm(signum: int, frame: Any) -> None:
 
 
 class Snapshotter:
-    def __init__(self, max_bytes: int, seconds_per_variable: float = 20.0) -> None:
+    def __init__(
+        self, max_bytes: int, seconds_per_variable: float = 20.0, max_total: int | None = None
+    ) -> None:
         self.max_bytes = max_bytes
         self.seconds = seconds_per_variable
+        self.max_total = max_total if max_total is not None else 4 * max_bytes
         self._seen: dict[str, _Seen] = {}
 
-    def _pickle(self, value: Any) -> bytes:
-        """Pickle one value within the time budget (a model object's __reduce__ may never end)."""
-        import cloudpickle
-
+    def _timed(self, fn: Any, *args: Any) -> Any:
+        """Run fn within the time budget (a model object's __reduce__ may never end)."""
         previous = signal.signal(signal.SIGALRM, _alarm)
         signal.setitimer(signal.ITIMER_REAL, self.seconds)
         try:
-            return cloudpickle.dumps(value, protocol=5)
+            return fn(*args)
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, previous)
+
+    def _pickle(self, value: Any) -> bytes:
+        import cloudpickle
+
+        return self._timed(cloudpickle.dumps, value, 5)
 
     def delta(
         self, values: dict[str, Any], thorough: bool = False
     ) -> tuple[dict[str, bytes], list[str], dict[str, str]]:
         """Return (changed blobs, removed names, skipped name -> reason) for these variables."""
         changed: dict[str, bytes] = {}
+        total = 0
         for name, value in values.items():
             seen = self._seen.get(name)
             same = seen is not None and seen.value is value
@@ -85,6 +97,11 @@ class Snapshotter:
                 continue
             digest = hashlib.blake2b(blob, digest_size=16).digest()
             if seen is None or seen.digest != digest or seen.skipped:
+                if total + len(blob) > self.max_total:
+                    reason = f"not saved: the variables changed in this cell exceed {self.max_total:,} bytes"
+                    self._seen[name] = _Seen(value, len(blob), b"", reason)
+                    continue
+                total += len(blob)
                 changed[name] = blob
             self._seen[name] = _Seen(value, len(blob), digest)
         removed = [name for name in self._seen if name not in values]
@@ -94,15 +111,19 @@ class Snapshotter:
         return changed, removed, skipped
 
     def restore(self, globals_: dict[str, Any], blobs: dict[str, bytes]) -> dict[str, str]:
-        """Load each blob into globals_; return name -> reason for those that failed."""
+        """Load each blob into globals_, each within the time budget; return name -> reason for
+        those that failed."""
         import pickle
 
         failed: dict[str, str] = {}
         for name, blob in blobs.items():
             try:
-                value = rebind(pickle.loads(blob), globals_)
-            except Exception as exc:
-                failed[name] = f"{type(exc).__name__}: {exc}"[:300]
+                value = rebind(self._timed(pickle.loads, blob), globals_)
+            except _TooSlow:
+                failed[name] = f"its restore took longer than {self.seconds:g} s"
+                continue
+            except (Exception, SystemExit) as exc:
+                failed[name] = f"its restore failed ({type(exc).__name__}: {exc})"[:300]
                 continue
             globals_[name] = value
             self._seen[name] = _Seen(value, len(blob), hashlib.blake2b(blob, digest_size=16).digest())

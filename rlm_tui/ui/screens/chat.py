@@ -8,6 +8,7 @@ import asyncio
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
+from textual.events import Resize
 from textual.screen import Screen
 from textual.widgets import Footer, Static, Tree
 
@@ -16,6 +17,7 @@ from rlm_tui.events import Event, nodes
 from rlm_tui.ui import actions, commands
 from rlm_tui.ui.mentions import attachments_in
 from rlm_tui.ui.pump import EventPump
+from rlm_tui.ui.screens.chat_features import ChatFeatures
 from rlm_tui.ui.view_model import Changes, ViewModel
 from rlm_tui.ui.widgets.calltree import CallTree
 from rlm_tui.ui.widgets.cells import CellsView, CellWidget
@@ -24,6 +26,7 @@ from rlm_tui.ui.widgets.prompt import CompletionList, PromptArea
 from rlm_tui.ui.widgets.status import StatusBar
 
 SIDE_WIDTHS = (35, 45, 55, 65)  # percent of the screen for the cells+calls column
+NARROW = 100  # columns: narrower, the side panes fold away and the chat takes the width
 
 
 class ChatColumn(Vertical):
@@ -32,7 +35,7 @@ class ChatColumn(Vertical):
     ALLOW_MAXIMIZE = True
 
 
-class ChatScreen(Screen):
+class ChatScreen(ChatFeatures, Screen):
     ACTIONS = actions.CHAT_ACTIONS
     BINDINGS = actions.bindings(ACTIONS)
 
@@ -47,6 +50,8 @@ class ChatScreen(Screen):
         # Messages go one at a time, each to the end of its drawing: a message sent as the last
         # turn ends waits for that turn's answer to be drawn instead of cutting it off.
         self._sending = asyncio.Lock()
+        self._footer_busy = False
+        self._narrow = False
 
     # -- layout ----------------------------------------------------------------------------
 
@@ -76,6 +81,7 @@ class ChatScreen(Screen):
         self.query_one("#tree").border_title = "Calls"
         self.set_interval(0.1, self._tick)
         self.query_one(PromptArea).theme_names = sorted(self.app.available_themes)
+        self.setup_features()
         self.refresh_status()
         self.query_one(PromptArea).focus()
 
@@ -112,6 +118,12 @@ class ChatScreen(Screen):
         status.mode = "read-only" if self.read_only_id else ""
         status.animate = self.animate
         status.refresh_status()
+        self.refresh_chips()
+        self.refresh_hints()
+        busy = bool(self.workspace.busy)
+        if busy != self._footer_busy:  # the footer offers Esc only while a turn runs
+            self._footer_busy = busy
+            self.refresh_bindings()
 
     def set_title(self, text: str) -> None:
         self.query_one("#title", Static).update(text)
@@ -159,12 +171,13 @@ class ChatScreen(Screen):
 
     async def show_recorded(self, events: list[Event], title: str) -> None:
         """Draw a recorded session (or a converted trajectory log) from its events at once."""
-        main = self.query_one("#main")
-        main.loading = True
+        # Only the chat shows it is loading: the editor (and the panes) stay usable, so keys typed
+        # meanwhile arrive in order (a loading container disables, and unfocuses, what is in it).
+        self.chat.loading = True
         try:
             await self._show_recorded(events, title)
         finally:
-            main.loading = False
+            self.chat.loading = False
 
     async def _show_recorded(self, events: list[Event], title: str) -> None:
         await self.reset()
@@ -237,9 +250,18 @@ class ChatScreen(Screen):
 
     async def on_prompt_area_submitted(self, message: PromptArea.Submitted) -> None:
         text = message.text
+        self.query_one(PromptArea).forget_recall()
+        if text.startswith("/") and not self.app.startup_done.is_set():
+            self.query_one(PromptArea).clear()  # typed while the session opens: run once it is open
+            self.run_command_when_ready(text)
+            return
         if text.startswith("/"):
+            self.query_one(PromptArea).sent_history.remember(text)
             self.query_one(PromptArea).clear()
-            await self.run_command(text)
+            if commands.in_background(text):
+                self.run_worker(self.run_in_background(text), group="command")
+            else:
+                await self.run_command(text)
             return
         if self.read_only_id:
             self.notify(
@@ -247,10 +269,8 @@ class ChatScreen(Screen):
                 severity="warning",
             )
             return
-        if self.workspace.busy:
-            self.notify(
-                "A turn is running: Esc cancels it. Your message stays in the editor.", severity="warning"
-            )
+        if self.workspace.busy or self.queued:  # sent when the turn ends, in order
+            self.queue_message(text)
             return
         self.query_one(PromptArea).clear()
         self.send(text)
@@ -259,13 +279,15 @@ class ChatScreen(Screen):
     async def send(self, text: str) -> None:
         # A message typed while the app starts goes to the session start-up opens (or resumes).
         await self.app.startup_done.wait()
+        await self.background_done()  # a file being loaded (/load) is in before the message goes
         async with self._sending:
             await self._send(text)
+        self.after_turn()
 
     async def _send(self, text: str) -> None:
         try:
             for path in attachments_in(text):
-                attachment = await self.workspace.attach(path)
+                attachment = await self.attach_file(path)
                 await self.chat.add_notice(
                     f"attached {attachment.name} ({attachment.type}, {attachment.size:,})"
                 )
@@ -279,6 +301,13 @@ class ChatScreen(Screen):
             await self.pump.flush()
             self.refresh_status()
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Esc cancels only while a turn runs: at other times (a read-only view, an idle chat) the
+        footer does not offer it."""
+        if action == "cancel_turn":
+            return bool(self.workspace.busy)
+        return True
+
     def action_cancel_turn(self) -> None:
         if self.workspace.cancel():
             self.notify("Cancelling: the running cell is interrupted, sub-calls are stopped.")
@@ -288,10 +317,19 @@ class ChatScreen(Screen):
     async def run_command(self, text: str) -> None:
         await commands.run(self, text)
 
-    async def show_vars(self, table: str) -> None:
-        from textual.widgets import Markdown
+    @work(group="turn")
+    async def run_command_when_ready(self, text: str) -> None:
+        """A command typed while the app starts runs, in order with messages, on the session
+        start-up opens (``/fork 3`` forks the resumed session, not nothing)."""
+        await self.app.startup_done.wait()
+        async with self._sending:
+            await self.run_command(text)
 
-        await self.chat.mount(Markdown(table, classes="vars"))
+    async def show_vars(self, table: str) -> None:
+        from rlm_tui.ui.widgets.vars import VarsTable
+
+        await self.chat.mount(VarsTable(table))
+        self.chat.scroll_end(animate=False)
 
     # -- actions ---------------------------------------------------------------------------
 
@@ -319,10 +357,27 @@ class ChatScreen(Screen):
 
     def action_toggle_pane(self, pane: str) -> None:
         widget = self.query_one(f"#{pane}")
-        widget.display = not widget.display
         side = self.query_one("#side")
+        if pane != "side" and not side.display:  # collapsed (a narrow terminal): show just that pane
+            self.cells.display, self.tree.display = pane == "cells", pane == "tree"
+            side.display = True
+            return
+        widget.display = not widget.display
         if pane != "side":
             side.display = self.cells.display or self.tree.display
+        elif side.display and not (self.cells.display or self.tree.display):
+            self.cells.display = self.tree.display = True
+
+    def on_resize(self, event: Resize) -> None:
+        """Below NARROW columns the chat takes the whole width and the side panes fold away
+        (F2, F3 or F4 bring them back); widened again, they return."""
+        narrow = event.size.width < NARROW
+        if narrow != self._narrow:
+            self._narrow = narrow
+            self.query_one("#side").display = not narrow
+            if not narrow:
+                self.cells.display = self.tree.display = True
+            self.set_class(narrow, "-narrow")
 
     def action_maximize_focused(self) -> None:
         if self.maximized is not None:
@@ -363,6 +418,6 @@ class ChatScreen(Screen):
             prompt.placeholder = "Read-only view of a trajectory log · Ctrl+N starts a new session"
         else:
             prompt.placeholder = "Read-only view · Ctrl+R resumes this session · Ctrl+N starts a new one"
-        if session_id is None:
+        if session_id is None and self.focused is None:  # never takes the focus from where the user is
             prompt.focus()
         self.refresh_status()

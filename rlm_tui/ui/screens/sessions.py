@@ -8,7 +8,8 @@ import contextlib
 import functools
 from collections.abc import Awaitable, Callable
 
-from textual import work
+from rich.text import Text
+from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
@@ -16,7 +17,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Markdown, Static
 
 from rlm_tui.errors import RlmError, UsageError
-from rlm_tui.services.formatting import clip, when
+from rlm_tui.services.formatting import clip, plural, when
 from rlm_tui.ui.actions import ScreenAction, bindings
 from rlm_tui.ui.screens.dialogs import AskScreen, ConfirmScreen
 
@@ -43,13 +44,24 @@ def said(action: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None
         try:
             await action(self, *args)
         except RlmError as exc:
-            self.notify(str(exc), severity="error")
+            self.notify(str(exc), severity="error", markup=False)
 
     return run
 
 
 class SessionTable(DataTable):
     BINDINGS = [Binding("enter", "select_cursor", "Open", show=True)]
+
+    def on_key(self, event: events.Key) -> None:
+        """A letter that is none of the browser's keys (r, f, n, e, d) starts a search with it."""
+        keys = {action.key for action in getattr(self.screen, "ACTIONS", ())}
+        if event.character and event.is_printable and event.key not in keys and event.character != " ":
+            event.stop()
+            event.prevent_default()
+            search = self.screen.query_one("#search", Input)
+            search.select_on_focus = False  # it would select the letter, and the next one replace it
+            search.insert_text_at_cursor(event.character)
+            search.focus()
 
 
 class SessionsScreen(Screen):
@@ -72,7 +84,7 @@ class SessionsScreen(Screen):
         self._busy = False  # a dialog is open, or the browser is closing
 
     def compose(self) -> ComposeResult:
-        yield Static("Sessions", id="title")
+        yield Static("Sessions", id="title", markup=False)
         yield Input(placeholder="Search messages and code of every session…", id="search")
         with Horizontal(id="browser"):
             yield SessionTable(id="sessions", cursor_type="row", zebra_stripes=True)
@@ -82,7 +94,8 @@ class SessionsScreen(Screen):
 
     async def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        table.add_columns("Title", "Models (root / sub)", "Updated", "Turns", "Cost")
+        # The key columns first: on a narrow terminal the models are what is cut off.
+        table.add_columns("Title", "Updated", "Turns", "Cost", "Models (root / sub)")
         table.focus()
         await self.load_sessions()
 
@@ -107,12 +120,12 @@ class SessionsScreen(Screen):
             rows = await asyncio.to_thread(catalog.list, LIST_LIMIT)
         table.clear()
         for row in rows:
-            table.add_row(
-                ("⑂ " if row.parent_session else "") + clip(row.title or "(untitled)", 34),
-                _models(row.root_model, row.sub_model),
-                when(row.updated),
-                str(row.turns),
-                row.cost_text(),
+            table.add_row(  # Text, not str: a title like "[draft]" is never read as markup
+                Text(("↳ " if row.parent_session else "") + clip(row.title or "(untitled)", 34)),
+                Text(when(row.updated)),
+                Text(str(row.turns), justify="right"),
+                Text(row.cost_text(), justify="right"),
+                Text(_models(row.root_model, row.sub_model)),
                 key=row.id,
             )
         title = f"Sessions · {len(rows)}" + (f" matching {query!r}" if query.strip() else "")
@@ -123,6 +136,10 @@ class SessionsScreen(Screen):
                 if not query
                 else "_Nothing found._"
             )
+
+    def on_resize(self, event: events.Resize) -> None:
+        """Narrower than 100 columns the list takes the width; the preview folds away."""
+        self.set_class(event.size.width < 100, "-narrow")
 
     def selected_id(self) -> str | None:
         table = self.query_one(DataTable)
@@ -147,7 +164,7 @@ class SessionsScreen(Screen):
             f"`{info.id}`  ",
             f"models: {info.root_model} / {info.sub_model}  ",
             f"created {when(info.created)} · updated {when(info.updated)}  ",
-            f"{info.turns} turn{'' if info.turns == 1 else 's'} · {info.input_tokens + info.output_tokens:,} tokens · {info.cost_text()}",
+            f"{plural(info.turns, 'turn')} · {info.input_tokens + info.output_tokens:,} tokens · {info.cost_text()}",
         ]
         if info.parent_session:
             lines.append(f"  \nforked from `{info.parent_session}` at turn {info.parent_turn}")
@@ -235,6 +252,7 @@ class SessionsScreen(Screen):
             self.notify(
                 str(exc) if digits else f"the turn is a number from 1 to {info.turns}, not {answer!r}",
                 severity="error",
+                markup=False,
             )
             return
         self._leave("resume", new_id)
@@ -267,9 +285,9 @@ class SessionsScreen(Screen):
         try:
             target = self.catalog.export(session_id, path=path)
         except RlmError as exc:
-            self.notify(str(exc), severity="error")
+            self.notify(str(exc), severity="error", markup=False)
             return
-        self.notify(f"Exported to {target}")
+        self.notify(f"Exported to {target}", markup=False)
 
     @work(exclusive=True, group="dialog")
     @said
@@ -285,9 +303,11 @@ class SessionsScreen(Screen):
             )
             return
         if not await self._ask(
-            ConfirmScreen(f"Delete {info.title!r} ({info.turns} turns)? This cannot be undone.", "Delete")
+            ConfirmScreen(
+                f"Delete {info.title!r} ({plural(info.turns, 'turn')})? This cannot be undone.", "Delete"
+            )
         ):
             return
         self.catalog.delete(session_id)
-        self.notify(f"Deleted {info.title!r}")
+        self.notify(f"Deleted {info.title!r}", markup=False)
         await self.load_sessions(self.query_one("#search", Input).value)

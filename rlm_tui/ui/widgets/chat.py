@@ -7,18 +7,25 @@ turn ends, one final update replaces it with the answer.
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
+from textual.geometry import Size
+from textual.widget import Widget
 from textual.widgets import Button, Markdown, Static
 
 from rlm_tui.events import limit_name, nodes
+from rlm_tui.services.formatting import plural
 from rlm_tui.ui.view_model import Turn
 
 USER_CHARS = 4000  # of a very long user message, the chat shows this much
 PAGE = 10  # turns shown at first in a long session; "show earlier" adds this many more
+LIVE_TURNS = 6  # turns a live chat keeps mounted; older ones fold behind "show earlier",
+FOLD_STEP = 4  # this many at a time (so a new turn does not fold one each time)
 
 
 _REPL_FENCE = re.compile(r"^([ \t]*```)repl[ \t]*$", re.M)
@@ -36,9 +43,17 @@ def answer_markdown(answer: str) -> str:
         try:
             json.loads(text)
         except ValueError:
-            return answer
+            try:  # a Python dict or list (its repr): fenced as Python
+                ast.literal_eval(text)
+            except (ValueError, SyntaxError, MemoryError, RecursionError):
+                return answer
+            return f"```python\n{text}\n```"
         return f"```json\n{text}\n```"
     return answer
+
+
+def _earlier_label(hidden: int) -> str:
+    return f"Show {plural(min(PAGE, hidden), 'earlier turn')}"
 
 
 class UserMessage(Vertical):
@@ -53,7 +68,18 @@ class UserMessage(Vertical):
             text = (
                 f"{text[:USER_CHARS].rstrip()}\n\n… _({len(self.turn.user) - USER_CHARS:,} more characters)_"
             )
-        yield Markdown(text, classes="body")
+        # The user's words as typed: newlines kept, nothing read as Markdown or Rich markup.
+        yield Static(Text(text), classes="body", markup=False)
+
+
+def outcome_markdown(turn: Turn) -> str:
+    """What a finished turn's message says: its answer, or why there is none. The live view and
+    a replay of the session say the same."""
+    if turn.answer is not None:
+        return answer_markdown(turn.answer)
+    if turn.status == "cancelled":
+        return "_Cancelled. What was done so far is kept in the REPL and the session._"
+    return f"**The turn {turn.status}.** {turn.error or ''}"
 
 
 class AssistantMessage(Vertical):
@@ -65,10 +91,11 @@ class AssistantMessage(Vertical):
         self.drafting = False  # a reply is streaming in (until the turn's answer replaces it)
 
     def compose(self) -> ComposeResult:
-        yield Static(self._label(), classes="who")
+        failed = self.turn.status != "running" and self.turn.answer is None
+        yield Static(self._label(), classes="who -failed" if failed else "who", markup=False)
         # A running turn starts empty and its reply streams in. (A Markdown given text here loads
         # it in its own mount handler, which would race with the stream.)
-        self._shown = answer_markdown(self.turn.answer) if self.turn.answer is not None else ""
+        self._shown = outcome_markdown(self.turn) if self.turn.status != "running" else ""
         yield Markdown(self._shown, classes="body")
 
     def _label(self) -> str:
@@ -130,14 +157,23 @@ class AssistantMessage(Vertical):
         who = self.query_one(".who", Static)
         who.set_class(False, "-draft")
         who.set_class(turn.answer is None, "-failed")
-        if turn.answer is not None:
-            text = answer_markdown(turn.answer)
-        elif turn.status == "cancelled":
-            text = "_Cancelled. What was done so far is kept in the REPL and the session._"
-        else:
-            text = f"**The turn {turn.status}.** {turn.error or ''}"
+        text = outcome_markdown(turn)
         self.query_one(".who", Static).update(self._label())
         await self._show(text)
+
+
+class NewOutputMarker(Static):
+    """Shown at the foot of the chat while new output arrives below what the user is reading;
+    a click (or End in the chat) jumps down."""
+
+    def __init__(self) -> None:
+        super().__init__("↓ new output below · End jumps down", id="new-below", markup=False)
+        self.display = False
+
+    def on_click(self) -> None:
+        chat = self.parent
+        if isinstance(chat, ChatView):
+            chat.jump_to_end()
 
 
 class ChatView(VerticalScroll):
@@ -149,45 +185,94 @@ class ChatView(VerticalScroll):
         super().__init__(**kwargs)
         self.assistants: dict[int, AssistantMessage] = {}
         self._hidden: list[Turn] = []
+        self.marker = NewOutputMarker()
+        self.reading_above = False  # the user scrolled up from the newest output
+
+    def compose(self) -> ComposeResult:
+        yield self.marker
 
     def on_mount(self) -> None:
         self.anchor()
+
+    def watch_virtual_size(self, old: Size, new: Size) -> None:
+        """Output grew while the user reads further up: say so (the view stays where it is)."""
+        if new.height > old.height and self.reading_above:
+            self.marker.display = True
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        # Only the user scrolls up (the chat itself only follows new output down); at the
+        # bottom again, the chat follows new output and the marker goes.
+        if round(new_value) < round(old_value):
+            self.reading_above = True
+        if round(new_value) >= self.max_scroll_y:
+            self.reading_above = False
+            self.marker.display = False
+
+    def jump_to_end(self) -> None:
+        self.marker.display = False
+        self.scroll_end(animate=False)  # and the view follows new output again
 
     async def add_turn(self, turn: Turn) -> AssistantMessage:
         assistant = AssistantMessage(turn)
         self.assistants[turn.number] = assistant
         await self.mount_all([UserMessage(turn), assistant])
+        await self._fold_old_turns()
         return assistant
+
+    async def _fold_old_turns(self) -> None:
+        """A long live chat keeps its newest LIVE_TURNS turns on screen and folds older ones
+        behind "show earlier": every widget on screen is laid out again when the width changes
+        (F4, a resize), so 500 mounted turns made showing the side panes take a second."""
+        users = [c for c in self.children if isinstance(c, UserMessage)]
+        if len(users) <= LIVE_TURNS + FOLD_STEP or self.reading_above:
+            return  # never while the user reads further up
+        first_kept = users[len(users) - LIVE_TURNS]
+        old: list[Widget] = []
+        for child in self.children:
+            if child is first_kept:
+                break
+            if child is not self.marker and child.id != "earlier":
+                old.append(child)
+        folded = [w.turn for w in old if isinstance(w, UserMessage)]
+        for turn in folded:
+            self.assistants.pop(turn.number, None)
+        self._hidden += folded
+        await self.remove_children(old)
+        label = _earlier_label(len(self._hidden))
+        buttons = self.query_children("#earlier")
+        if buttons:
+            buttons.first(Button).label = label
+        else:
+            await self.mount(Button(label, id="earlier", variant="default"), before=0)
 
     async def show_history(self, turns: list[Turn]) -> None:
         """A recorded session: mount its latest turns; earlier ones come on request."""
         self._hidden = turns[:-PAGE] if len(turns) > PAGE else []
         if self._hidden:
-            await self.mount(
-                Button(f"Show {min(PAGE, len(self._hidden))} earlier turns", id="earlier", variant="default")
-            )
-        widgets = []
-        for turn in turns[-PAGE:]:
+            await self.mount(Button(_earlier_label(len(self._hidden)), id="earlier", variant="default"))
+        await self.mount_all(self._history_widgets(turns[-PAGE:]))
+        self.anchor()
+
+    def _history_widgets(self, turns: list[Turn]) -> list[Widget]:
+        """Recorded turns as the live view drew them: message, answer, then the turn's notices."""
+        widgets: list[Widget] = []
+        for turn in turns:
             assistant = AssistantMessage(turn)
             self.assistants[turn.number] = assistant
             widgets += [UserMessage(turn), assistant]
-        await self.mount_all(widgets)
-        self.anchor()
+            widgets += [Static(notice, classes="notice", markup=False) for notice in turn.notices]
+        return widgets
 
     async def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id != "earlier":
             return
         event.stop()
         batch, self._hidden = self._hidden[-PAGE:], self._hidden[:-PAGE]
-        widgets = []
-        for turn in batch:
-            assistant = AssistantMessage(turn)
-            self.assistants[turn.number] = assistant
-            widgets += [UserMessage(turn), assistant]
-        await self.mount_all(widgets, after=event.button)
+        await self.mount_all(self._history_widgets(batch), after=event.button)
         if self._hidden:
-            event.button.label = f"Show {min(PAGE, len(self._hidden))} earlier turns"
-            await self.move_child(event.button, before=0)
+            event.button.label = _earlier_label(len(self._hidden))
+            self.move_child(event.button, before=0)
         else:
             await event.button.remove()
 
@@ -197,4 +282,5 @@ class ChatView(VerticalScroll):
     async def clear_all(self) -> None:
         self.assistants.clear()
         self._hidden = []
-        await self.remove_children()
+        self.marker.display = self.reading_above = False
+        await self.remove_children([c for c in self.children if c is not self.marker])

@@ -4,16 +4,20 @@ and ``@path`` complete with Tab from a list shown above the editor."""
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
+from rich.text import Text
 from textual import events
 from textual.message import Message
 from textual.widgets import OptionList, TextArea
 from textual.widgets.option_list import Option
 
 from rlm_tui.ui import commands
+from rlm_tui.ui.history import InputHistory
 
 MAX_CHOICES = 12
+CHAT_SCROLL_KEYS = ("pageup", "pagedown", "ctrl+home", "ctrl+end")
 
 
 def _path_choices(partial: str) -> list[str]:
@@ -62,9 +66,10 @@ class CompletionList(OptionList):
         if not choices:
             self.display = False
             return
-        self.add_options(
-            [Option(f"{text}  [dim]{help_}[/]" if help_ else text, id=text) for text, help_ in choices]
-        )
+        self.add_options(  # Text, not markup: "PATH [as NAME]" stays as written
+            [Option(Text.assemble(text, ("  " + help_, "dim")) if help_ else Text(text), id=text)
+             for text, help_ in choices]
+        )  # fmt: skip
         self.highlighted = 0
         self.display = True
 
@@ -79,6 +84,10 @@ class PromptArea(TextArea):
         super().__init__(soft_wrap=True, show_line_numbers=False, tab_behavior="focus", **kwargs)
         self._start = 0
         self.theme_names: list[str] = []
+        self.sent_history: InputHistory | None = None  # the screen gives it the session's messages
+        self._recalled: str | None = None  # the history entry on show, until the user edits it
+        # Set by the screen: takes the newest message queued while a turn runs back out of the queue.
+        self.take_back_queued: Callable[[], str | None] = lambda: None
 
     @property
     def completion(self) -> CompletionList | None:
@@ -95,6 +104,9 @@ class PromptArea(TextArea):
     def on_text_area_changed(self, event: TextArea.Changed | None) -> None:
         completion = self.completion
         if completion is None:
+            return
+        if self._recalled is not None and self.text == self._recalled:
+            completion.display = False  # a recalled command is complete: Up and Down keep walking
             return
         self._start, choices = completions(self._before_cursor(), self.theme_names)
         completion.show(choices)
@@ -130,6 +142,25 @@ class PromptArea(TextArea):
                 event.prevent_default()
                 completion.display = False
                 return
+        if event.key in CHAT_SCROLL_KEYS:  # the chat scrolls from the editor: no focus change needed
+            event.stop()
+            event.prevent_default()
+            self._scroll_chat(event.key)
+            return
+        if event.key == "up" and not self.text and (queued := self.take_back_queued()) is not None:
+            event.stop()
+            event.prevent_default()
+            self.text = queued
+            self.move_cursor(self.document.end)
+            return
+        if event.key in ("up", "down") and self._walk_history(event.key):
+            event.stop()
+            event.prevent_default()
+            return
+        if event.key == "tab":  # nothing to complete: the editor keeps the focus and what follows
+            event.stop()
+            event.prevent_default()
+            return
         if event.key == "enter":
             event.stop()
             event.prevent_default()
@@ -143,6 +174,45 @@ class PromptArea(TextArea):
             self.insert("\n")
             return
         await super()._on_key(event)
+
+    def _walk_history(self, key: str) -> bool:
+        """Up on the first line (Down on the last) shows the previous (next) message sent."""
+        history = self.sent_history
+        if history is None:
+            return False
+        row, _ = self.cursor_location
+        if (key == "up" and row != 0) or (key == "down" and row != self.document.line_count - 1):
+            return False
+        if self._recalled is not None and self.text != self._recalled:
+            history.stop()  # the recalled message was edited: it is the draft now
+        entry = history.previous(self.text) if key == "up" else history.next()
+        if entry is None:
+            return False
+        self._recalled = entry if history.walking else None
+        self.text = entry
+        # Up again goes further back from the first line; Down goes on from the last.
+        self.move_cursor((0, len(entry.split("\n", 1)[0])) if key == "up" else self.document.end)
+        return True
+
+    def _scroll_chat(self, key: str) -> None:
+        from rlm_tui.ui.widgets.chat import ChatView
+
+        try:
+            chat = self.screen.query_one(ChatView)
+        except Exception:
+            return
+        {
+            "pageup": chat.scroll_page_up,
+            "pagedown": chat.scroll_page_down,
+            "ctrl+home": chat.scroll_home,
+            "ctrl+end": chat.scroll_end,
+        }[key](animate=False)
+
+    def forget_recall(self) -> None:
+        """The editor was cleared or filled by the app: a new walk starts from the newest message."""
+        self._recalled = None
+        if self.sent_history is not None:
+            self.sent_history.stop()
 
 
 def _location(text: str, index: int) -> tuple[int, int]:
