@@ -57,6 +57,12 @@ class REPL(Protocol):
     async def var_table(self, max_rows: int | None = 40) -> tuple[str, list[dict[str, str]]]: ...
     async def render_value(self, name: str) -> str | None: ...
 
+    def child(self, name: str) -> REPL | None:
+        """A REPL (not yet started) for a child RLM named ``name``, run inside this one's sandbox
+        (cheaper than a new one); None where this REPL does not offer that. Optional: the
+        engine looks it up with getattr, so a REPL without it gets sandboxes of its own."""
+        ...
+
 
 # (the REPL's working folder, its settings) -> a REPL, not yet started
 REPLFactory = Callable[[Path, SandboxSettings], REPL]

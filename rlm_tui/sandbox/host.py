@@ -28,6 +28,7 @@ from rlm_tui.errors import WorkerDied, WorkerRefused
 from rlm_tui.sandbox import protocol
 from rlm_tui.sandbox.cells import CellRun, serve_call
 from rlm_tui.sandbox.cgroups import Cgroup
+from rlm_tui.sandbox.children import await_ready, end_child, request_child
 from rlm_tui.sandbox.fdpass import Attachment
 from rlm_tui.sandbox.launch import Launched, kill, launch
 from rlm_tui.sandbox.process import Isolation, choose_isolation, harden_host, with_caps
@@ -61,6 +62,7 @@ class Worker:
         self._cgroup: Cgroup | None = None
         self._closing = False
         self._restart_lock = asyncio.Lock()
+        self._spawn_lock = asyncio.Lock()  # one child started at a time: its sockets come in order
 
     # -- process -----------------------------------------------------------------------------
 
@@ -73,16 +75,28 @@ class Worker:
             await asyncio.to_thread(self._cgroup.remove)
             self._cgroup = None
         launched: Launched = await launch(self.workdir, self.settings, self.isolation)
-        self._proc, self.pid, self.limits = launched.proc, launched.pid, launched.limits
+        self._proc, self._cgroup = launched.proc, launched.cgroup
+        self.isolation = with_caps(self.isolation, launched.tree_capped)
+        self._attach(launched.reader, launched.writer, launched.files, launched.pid, launched.limits)
+
+    def _attach(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        files: socket.socket,
+        pid: int,
+        limits: dict[str, Any],
+    ) -> None:
+        """Take a started worker's channel and files socket (whoever started it)."""
+        self.pid, self.limits = pid, limits
         if self._files is not None:
             self._files.close()
-        self._files, self._cgroup = launched.files, launched.cgroup
+        self._files = files
         self._files.settimeout(FILE_SEND_TIMEOUT)
-        self.isolation = with_caps(self.isolation, launched.tree_capped)
         self._data.send_file = self._send_file
         self._transport = Transport(
-            launched.reader,
-            launched.writer,
+            reader,
+            writer,
             on_output=self._on_output,
             on_call=self._on_call,
             name=f"worker-{self.pid}-reader",
@@ -302,26 +316,33 @@ class Worker:
             fault = self._transport.fault if self._transport is not None else None
             if fault is not None:
                 reason = f"the worker sent a malformed frame ({fault})"
-            returncode = None
-            if self._proc is not None:
-                if fault is not None:
-                    await self._kill()  # it broke the protocol: no waiting for it to exit
-                try:
-                    returncode = await asyncio.wait_for(self._proc.wait(), 2)
-                except TimeoutError:
-                    await self._kill()
-                    returncode = self._proc.returncode
-            cause = restart_cause(reason, returncode)
+            cause = restart_cause(reason, await self._exit_status(fault is not None))
             await self._relaunch()
             total = len(self.snapshot.blobs)
             failed = await self._restore_all()
         lost = [f"{name} ({why})" for name, why in sorted(failed.items())] + sorted(self.snapshot.skipped)
         return restart_note(cause, total - len(failed), lost)
 
+    async def _exit_status(self, faulted: bool) -> int | None:
+        """How the last worker ended (killed first if it broke the protocol or lingers)."""
+        if self._proc is None:
+            return None
+        if faulted:
+            await self._kill()  # it broke the protocol: no waiting for it to exit
+        try:
+            return await asyncio.wait_for(self._proc.wait(), 2)
+        except TimeoutError:
+            await self._kill()
+            return self._proc.returncode
+
+    @property
+    def _running(self) -> bool:
+        return self._proc is not None and self._proc.returncode is None
+
     async def _relaunch(self) -> None:
         """A new worker process with the host's data given back (history, files, ``context``);
         its variables are the caller's to restore."""
-        if self._proc is not None and self._proc.returncode is None:
+        if self._running:
             await self._kill()
         self.restarts += 1
         if self._transport is not None:
@@ -504,20 +525,26 @@ class Worker:
         return msg.get("text") if msg.get("found") else None
 
     async def close(self) -> None:
-        if self._proc is None or self._closing:
+        if self._transport is None or self._closing:
             return
         self._closing = True
         if not self._dead:
             with contextlib.suppress(Exception):
                 _, fut = await self._request(protocol.SHUTDOWN)
                 await asyncio.wait_for(fut, 1)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._proc.wait(), 1)
+        if self._proc is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._proc.wait(), 1)
         await self._kill()
         if self._transport is not None:
             await self._transport.close()
         if self._files is not None:
             self._files.close()
+
+    def child(self, name: str) -> ChildWorker | None:
+        """A REPL for a child RLM, started by this worker inside its own sandbox (one process,
+        no new sandbox); None where the settings keep children in sandboxes of their own."""
+        return ChildWorker(self, name) if self.settings.light_children else None
 
     async def __aenter__(self) -> Worker:
         await self.start()
@@ -525,3 +552,50 @@ class Worker:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
+
+
+class ChildWorker(Worker):
+    """A child RLM's REPL: a worker started by its parent's worker (``sandbox.children``), in the
+    parent's sandbox and cgroup, working in ``.children/<name>`` of the parent's folder. It has no
+    process of its own here: it is ended through the parent, its death is seen as its channel
+    closing, and a restart asks the parent again (a parent that is gone fails it)."""
+
+    def __init__(self, parent: Worker, name: str) -> None:
+        super().__init__(parent.workdir / ".children" / name, parent.settings)  # never opened here
+        self.parent = parent
+        self.name = name
+
+    async def start(self) -> None:
+        parent = self.parent
+        self.isolation = parent.isolation
+        timeout = self.settings.start_timeout
+        async with parent._spawn_lock:
+            handed = await request_child(parent._transport, parent._files, self.name, timeout)
+        spawned = await await_ready(parent._transport, handed, timeout)
+        self._attach(spawned.reader, spawned.writer, spawned.files, spawned.pid, spawned.limits)
+
+    @property
+    def _running(self) -> bool:
+        return not self._dead
+
+    async def _end(self, kill: bool) -> int | None:
+        if self.pid is None:
+            return None
+        try:
+            return await end_child(self.parent._transport, self.pid, kill=kill, remove=self._closing)
+        except (WorkerDied, WorkerRefused):
+            return None  # the parent is gone: the child went with it (parent-death signal)
+
+    async def _kill(self) -> None:
+        if self._transport is None:
+            return
+        await self._end(kill=True)
+        await self._transport.close()  # a child the parent could not reach sees its channel close
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._transport.finished(), 2)
+
+    async def _exit_status(self, faulted: bool) -> int | None:
+        if faulted:
+            return await self._end(kill=True)
+        code = await self._end(kill=False)
+        return code if code is not None else await self._end(kill=True)

@@ -63,6 +63,8 @@ LOAD_FILE = "load_file"
 VAR_TABLE = "var_table"
 RENDER_VALUE = "render_value"
 SHUTDOWN = "shutdown"
+SPAWN_CHILD = "spawn_child"  # a child worker started by this one (answered on its reader thread)
+END_CHILD = "end_child"  # that child killed (and its folder removed); answered on the reader thread
 # worker -> host
 READY = "ready"
 REPLY = "reply"

@@ -18,6 +18,7 @@ class SandboxSettings:
     control_timeout: float = 30.0  # variable table, snapshots: they run model objects' methods
     scratch_bytes: int = 4 << 30  # largest file a cell may write (RLIMIT_FSIZE; bubblewrap's /tmp)
     isolation: str = "auto"  # auto (bubblewrap where it works) | bubblewrap | process
+    light_children: bool = True  # a child RLM's worker is started by its parent's, in its sandbox
 
     def worker_args(self) -> dict[str, float]:
         return {

@@ -26,6 +26,7 @@ from rlm_tui.sandbox.worker.execute import run_cell
 from rlm_tui.sandbox.worker.files import describe_content, describe_files
 from rlm_tui.sandbox.worker.namespace import HOST_OWNED, MODEL_DICTS, RESERVED_FUNCS, Namespace, render_value
 from rlm_tui.sandbox.worker.snapshot import Snapshotter
+from rlm_tui.sandbox.worker.spawn import Spawner
 
 NOT_SNAPSHOTTED = {*RESERVED_FUNCS, *HOST_OWNED, "answer"}
 RESTORE_CHECKED = NOT_SNAPSHOTTED | set(MODEL_DICTS)  # names a restore must put right again
@@ -243,6 +244,11 @@ def main() -> None:
         from rlm_tui.sandbox.worker.guardian import guard
 
         guard(int(settings.get("host_pid") or os.getppid()))
+    if settings.get("parent_pid"):  # a child RLM's worker, started by its parent's (``spawn``)
+        from rlm_tui.sandbox.worker.guardian import die_with_parent
+
+        die_with_parent(int(settings["parent_pid"]))
+        os.chdir(settings["cwd"])
     applied = apply_limits(settings)
     sock = socket.socket(fileno=fd)
     channel = Channel(sock)
@@ -254,6 +260,7 @@ def main() -> None:
     signal.signal(signal.SIGINT, on_sigint)
     worker = Worker(channel, settings)
     worker.files_sock = socket.socket(fileno=files_fd)
+    Spawner(channel, worker.files_sock, settings).install()
     sys.stdout.flush()
     sys.stderr.flush()
     worker.fd_capture = FdCapture(worker.capture)

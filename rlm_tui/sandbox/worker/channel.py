@@ -33,6 +33,9 @@ class Channel:
         self.running_cell: str | None = None  # set by the main thread while a cell executes
         self.error_types: dict[str, type[Exception]] = {}
         self._main_ident = threading.main_thread().ident
+        # ops answered on the reader thread itself (starting a child worker while a cell waits
+        # on it): op -> handler(msg, blobs)
+        self.inline: dict[str, Any] = {}
 
     def send(self, msg: dict[str, Any], blobs: list[bytes] | tuple[bytes, ...] = ()) -> None:
         data = protocol.encode(msg, blobs)
@@ -76,6 +79,8 @@ class Channel:
                     self._resolve(msg)
                 elif op == protocol.INTERRUPT:
                     self._interrupt(msg.get("cell"))
+                elif op in self.inline:
+                    self.inline[op](msg, blobs)
                 else:
                     self.requests.put((msg, blobs))
         except (EOFError, OSError):

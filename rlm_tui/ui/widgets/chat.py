@@ -21,6 +21,7 @@ from textual.widgets import Button, Markdown, Static
 from rlm_tui.events import limit_name, nodes
 from rlm_tui.services.formatting import plural
 from rlm_tui.ui.view_model import Turn
+from rlm_tui.ui.widgets.settled import SettledMarkdown
 
 USER_CHARS = 4000  # of a very long user message, the chat shows this much
 PAGE = 10  # turns shown at first in a long session; "show earlier" adds this many more
@@ -93,10 +94,17 @@ class AssistantMessage(Vertical):
     def compose(self) -> ComposeResult:
         failed = self.turn.status != "running" and self.turn.answer is None
         yield Static(self._label(), classes="who -failed" if failed else "who", markup=False)
+        if self.turn.status != "running":  # a recorded turn: drawn once, as one widget
+            self._shown = outcome_markdown(self.turn)
+            yield SettledMarkdown(self._shown, code_theme=self._code_theme(), classes="body")
+            return
         # A running turn starts empty and its reply streams in. (A Markdown given text here loads
         # it in its own mount handler, which would race with the stream.)
-        self._shown = outcome_markdown(self.turn) if self.turn.status != "running" else ""
-        yield Markdown(self._shown, classes="body")
+        yield Markdown("", classes="body")
+
+    def _code_theme(self) -> str:
+        syntax_style = getattr(self.app, "syntax_style", None)
+        return syntax_style() if syntax_style is not None else "monokai"
 
     def _label(self) -> str:
         turn = self.turn
@@ -112,13 +120,26 @@ class AssistantMessage(Vertical):
         return "RLM" + (" · " + " · ".join(facts) if facts else "")
 
     @property
-    def body(self) -> Markdown:
-        return self.query_one(".body", Markdown)
+    def body(self) -> Markdown | SettledMarkdown:
+        """What the message shows (``source`` is its Markdown): streaming, or settled."""
+        return self.query_one(".body")  # type: ignore[return-value]
 
     async def _show(self, markdown: str) -> None:
         if markdown.strip() != self._shown.strip():
-            await self.body.update(markdown)
+            body = self.body
+            if isinstance(body, Markdown):
+                await body.update(markdown)
+            else:
+                await self._settle(markdown)
         self._shown = markdown
+
+    async def _settle(self, markdown: str) -> None:
+        """Draw ``markdown`` as one widget (the turn ended: nothing streams into it any more)."""
+        old = self.body
+        if isinstance(old, SettledMarkdown) and old.source == markdown:
+            return
+        await self.mount(SettledMarkdown(markdown, code_theme=self._code_theme(), classes="body"), after=old)
+        await old.remove()
 
     async def restart_draft(self) -> None:
         await self._stop_stream()
@@ -126,13 +147,18 @@ class AssistantMessage(Vertical):
         who = self.query_one(".who", Static)
         who.set_class(True, "-draft")  # on the label: a class on the message would restyle every block
         who.update(self._label())
+        body = self.body
+        if isinstance(body, SettledMarkdown):  # a reply streams into Textual's Markdown again
+            await self.mount(Markdown("", classes="body"), after=body)
+            await body.remove()
+            self._shown = ""
         await self._show("")
 
     async def append_draft(self, text: str) -> None:
         if not self.drafting:
             return
         if self._stream is None:
-            self._stream = Markdown.get_stream(self.body)
+            self._stream = Markdown.get_stream(self.body)  # type: ignore[arg-type]
         text = text.replace("```repl\n", "```python\n")
         self._shown += text
         await self._stream.write(text)
@@ -159,7 +185,8 @@ class AssistantMessage(Vertical):
         who.set_class(turn.answer is None, "-failed")
         text = outcome_markdown(turn)
         self.query_one(".who", Static).update(self._label())
-        await self._show(text)
+        self._shown = text
+        await self._settle(text)
 
 
 class NewOutputMarker(Static):
