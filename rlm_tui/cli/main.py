@@ -113,7 +113,7 @@ def _cmd_config(args: argparse.Namespace) -> int:
     from rlm_tui.config import config_path, data_dir, describe
 
     config = _load_config(args)
-    rows = describe(config)
+    rows = _with_deployments(config, describe(config))
     width = max(len(name) for name, _, _ in rows)
     vwidth = min(48, max(len(value) for _, value, _ in rows))
     for name, value, source in rows:
@@ -124,6 +124,33 @@ def _cmd_config(args: argparse.Namespace) -> int:
     _print_model_limits(config)
     sys.stdout.flush()  # here, where a reader that left (`| head`) is handled, not at exit
     return EXIT_OK
+
+
+def _with_deployments(config, rows: list[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
+    """A model's deployments, one row each with the line it is on: its provider model, where,
+    the variable holding its key (never the key) and its limits."""
+    from rlm_tui.config.settings import DEPLOYMENTS, deployment_key, model_key
+
+    shown = []
+    for name, value, source in rows:
+        model = next((m for m in config.models if name == model_key(m, DEPLOYMENTS)), None)
+        if model is None:
+            shown.append((name, value, source))
+            continue
+        for index, deployment in enumerate(config.models[model].deployments):
+            parts = [deployment.model]
+            if deployment.api_base:
+                parts.append(f"at {deployment.api_base}")
+            if deployment.api_key_env:
+                parts.append(f"key from ${deployment.api_key_env}")
+            parts += [
+                f"{field} {getattr(deployment, field):g}"
+                for field in ("rpm", "tpm", "weight", "order")
+                if getattr(deployment, field) is not None
+            ]
+            key = deployment_key(model, index)
+            shown.append((key, ", ".join(parts), config.source(key)))
+    return shown
 
 
 def _print_model_limits(config) -> None:

@@ -43,10 +43,35 @@ ModelName = Annotated[str, StringConstraints(pattern=r"^[^/\s]+/\S+$")]
 MODELS = "models"  # the setting that holds each model's own table
 
 
+# litellm Router's routing strategies a model's deployments may be spread by
+Routing = Literal["simple-shuffle", "least-busy", "latency-based-routing", "usage-based-routing-v2"]
+DEPLOYMENTS = "deployments"  # a model's list of deployments, in its own table
+
+
+class DeploymentSettings(BaseModel):
+    """One deployment a model name stands for: ``[[models."team/fast".deployments]]``. Its key is
+    named, never written in the file: ``api_key_env`` is the environment variable that holds it."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
+
+    model: ModelName = Field(description="the provider's model name, provider/name (openai/gpt-4o-mini)")
+    api_base: Annotated[str | None, Unset] = Field(None, description="where this deployment answers")
+    api_key_env: Annotated[str | None, Unset] = Field(
+        None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", description="the environment variable holding its key"
+    )
+    rpm: Annotated[Whole | None, Unset] = Field(None, ge=1, description="requests a minute it takes")
+    tpm: Annotated[Whole | None, Unset] = Field(None, ge=1, description="tokens a minute it takes")
+    weight: Annotated[Number | None, Unset] = Field(None, gt=0, description="its share of the calls")
+    order: Annotated[Whole | None, Unset] = Field(
+        None, ge=1, description="1 is tried first; a higher order only when the lower ones fail"
+    )
+
+
 class ModelSettings(BaseModel):
     """One model's own limits: ``[models."openai/smollm2"]`` in the config file. A model with a table
     takes its limits from it alone; the flat ``context_window`` and ``max_output_tokens`` are for the
-    others (the root model included, unless it has a table)."""
+    others (the root model included, unless it has a table). With ``deployments``, the name stands
+    for those deployments, and its calls are spread over them (``llm.deployments``)."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
 
@@ -56,6 +81,25 @@ class ModelSettings(BaseModel):
     max_output_tokens: Annotated[Whole | None, Unset] = Field(
         None, ge=1, description="tokens of one reply of this model"
     )
+    deployments: tuple[DeploymentSettings, ...] | None = Field(
+        None, min_length=1, description="deployments this name's calls are spread over (litellm's Router)"
+    )
+    routing: Routing | None = Field(None, description="how calls are spread (default simple-shuffle)")
+    allowed_fails: Annotated[Whole | None, Unset] = Field(
+        None, ge=0, description="failures a minute before a deployment is cooled down (default 3)"
+    )
+    cooldown_seconds: Annotated[Number | None, Unset] = Field(
+        None, ge=0, description="how long a failing deployment gets no calls (default 30)"
+    )
+    fallbacks: tuple[ModelName, ...] | None = Field(
+        None, description="other names with deployments, tried when all of this one's fail"
+    )
+
+
+def deployment_key(model: str, index: int, field: str | None = None) -> str:
+    """One deployment of a model, or one value of it, as messages and ``Config.sources`` name it:
+    ``models."team/fast".deployments[0]`` (counted from 0, in the order of the file)."""
+    return f"{model_key(model, DEPLOYMENTS)}[{index}]" + (f".{field}" if field else "")
 
 
 def model_key(model: str, field: str | None = None) -> str:

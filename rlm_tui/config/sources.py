@@ -19,7 +19,14 @@ from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, EnvSettingsSource, InitSettingsSource
 
-from rlm_tui.config.settings import MODELS, ModelSettings, model_key
+from rlm_tui.config.settings import (
+    DEPLOYMENTS,
+    MODELS,
+    DeploymentSettings,
+    ModelSettings,
+    deployment_key,
+    model_key,
+)
 from rlm_tui.errors import ConfigError
 
 
@@ -61,6 +68,8 @@ class _Layer:
             for field, item in limits:
                 if item is not None:
                     found[model_key(model, field)] = self.origin(model_key(model, field))
+            for index in range(len(limits.deployments or ())):
+                found[deployment_key(model, index)] = self.origin(deployment_key(model, index))
         return found
 
 
@@ -76,15 +85,23 @@ class TomlFile(_Layer, InitSettingsSource):
         super().__init__(settings_cls, self._read(settings_cls))
 
     def where(self, name: str) -> str:
-        line = self.lines.get(name)
+        line = self._line_of(name)
         return f"{self.path}, line {line}" if line else str(self.path)
 
     def rank(self, name: str) -> int:
-        return self.lines.get(name) or 0
+        return self._line_of(name) or 0
 
     def origin(self, name: str) -> str:
-        line = self.lines.get(name)
+        line = self._line_of(name)
         return f"file {self.path}" + (f":{line}" if line else "")
+
+    def _line_of(self, name: str) -> int | None:
+        """The line of ``name``, or of the deployment it is in (``...deployments[1].rpm``: the
+        line of that deployment's table)."""
+        line = self.lines.get(name)
+        if line is None and "]." in name:
+            line = self.lines.get(name.rsplit(".", 1)[0])
+        return line
 
     def _read(self, settings_cls: type[BaseSettings]) -> dict[str, Any]:
         path = self.path
@@ -105,6 +122,7 @@ class TomlFile(_Layer, InitSettingsSource):
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: not valid TOML: {' '.join(str(exc).split())}") from None
         lines = key_lines(text)
+        self._text = text
         found: list[tuple[int, str, Any]] = []
         models: dict[str, Any] = {}
         for key, value in table.items():
@@ -138,6 +156,12 @@ class TomlFile(_Layer, InitSettingsSource):
         self.lines[model_key(model)] = _line(lines, (MODELS, model))
         for field in table:
             self.lines[model_key(model, field)] = _line(lines, (MODELS, model, field))
+        deployments = table.get(DEPLOYMENTS)
+        if isinstance(deployments, list):
+            headers = array_table_lines(self._text, (MODELS, model, DEPLOYMENTS))
+            for index in range(len(deployments)):
+                line = headers[index] if index < len(headers) else self.lines[model_key(model, DEPLOYMENTS)]
+                self.lines[deployment_key(model, index)] = line
 
     def _first_model_line(self) -> int | None:
         prefix = MODELS + "."
@@ -200,11 +224,14 @@ class Flags(_Layer, InitSettingsSource):
 
 def setting_key(loc: Sequence[int | str]) -> str:
     """The setting an error is about, as messages name it: ``max_depth``, or in a model's table
-    ``models."openai/x".context_window`` (``models."x"`` for the table itself)."""
+    ``models."openai/x".context_window`` (``models."x"`` for the table itself), or in one of its
+    deployments ``models."x".deployments[0].rpm``."""
     name = str(loc[0])
     if name != MODELS or len(loc) < 2:
         return name
     field = str(loc[2]) if len(loc) > 2 and loc[2] != "[key]" else None
+    if field == DEPLOYMENTS and len(loc) > 3 and isinstance(loc[3], int):
+        return deployment_key(str(loc[1]), loc[3], str(loc[4]) if len(loc) > 4 else None)
     return model_key(str(loc[1]), field)
 
 
@@ -212,13 +239,22 @@ def problem(settings_cls: type[BaseSettings], name: str, error: ErrorDetails) ->
     """One of pydantic's errors in our words: what ``name`` must be, and what it was."""
     kind, ctx, given, loc = error["type"], error.get("ctx") or {}, error["input"], error["loc"]
     in_table = loc[0] == MODELS and len(loc) > 2
+    if kind == "extra_forbidden" and in_table and loc[2] == DEPLOYMENTS and len(loc) > 4:
+        known = ", ".join(sorted(DeploymentSettings.model_fields))
+        return f"unknown setting {str(loc[4])!r} in {name.rsplit('.', 1)[0]} (known: {known})"
+    if kind == "missing":
+        return f"{name} must be given"
     if kind == "extra_forbidden" and in_table:
         known = ", ".join(sorted(ModelSettings.model_fields))
         return f"unknown setting {str(loc[2])!r} in {model_key(str(loc[1]))} (known: {known})"
     if kind == "extra_forbidden":
         return f"unknown setting {name!r} (known: {', '.join(sorted(settings_cls.model_fields))})"
-    if kind == "string_pattern_mismatch" and loc[0] == MODELS:
+    if kind == "string_pattern_mismatch" and loc[0] == MODELS and loc[-1] == "[key]":
         return f'{name}: a model\'s table is named provider/name, as in [models."openai/gpt-4o"]'
+    if kind == "string_pattern_mismatch" and loc[-1] == "api_key_env":
+        return f"{name} must be the name of an environment variable, not {given!r}"
+    if kind == "string_pattern_mismatch":
+        return f"{name} must be a model name, provider/name, not {given!r}"
     if kind in ("dict_type", "model_type", "model_attributes_type"):
         known = ", ".join(sorted(ModelSettings.model_fields))
         what = f"a table of {known}" if len(loc) > 1 else 'tables, one a model: [models."provider/name"]'
@@ -272,6 +308,28 @@ def key_lines(text: str) -> dict[tuple[str, ...], int]:
                 continue  # blank, or a comment
             found.setdefault((*table, *_key_path(assignment.group(1))), number)
             start = assignment.end()
+        closing, depth = _scan_value(line, start, closing, depth)
+    return found
+
+
+def array_table_lines(text: str, path: tuple[str, ...]) -> list[int]:
+    """The line of each ``[[path]]`` header of a valid TOML text, in order (one per table of that
+    array; ``key_lines`` keeps only the first)."""
+    found: list[int] = []
+    closing: str | None = None
+    depth = 0
+    for number, line in enumerate(text.split("\n"), 1):
+        start = 0
+        if closing is None and depth == 0:
+            header = _HEADER.match(line)
+            if header:
+                if line.lstrip().startswith("[[") and _key_path(header.group(1)) == path:
+                    found.append(number)
+                continue
+            if assignment := _ASSIGNMENT.match(line):
+                start = assignment.end()
+            else:
+                continue
         closing, depth = _scan_value(line, start, closing, depth)
     return found
 

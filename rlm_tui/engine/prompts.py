@@ -14,7 +14,10 @@ blocks printed, cut to its head and tail when long: print sizes, samples and sum
 whole large input.
 
 Variables you are given:
-- `context`: the main input: the latest attached file's text, or the user's message when it is long.
+- `context`: the main input: the latest attached file's text, or the user's message when it is long. \
+A text file over 64 MB is a `BigText` read from disk on demand: `len`, slicing (gives str), `find`, \
+`count`, `in`, regex with `re.search/finditer/findall(p, context)` or `context.search(p)`, `.lines()` \
+and `.chunks(n)` (iterators). A CSV/JSONL file is a `Table` of rows (`.columns`, `.filter`, `.text`).
 - `files`: a dict of every attached file or folder, by name.
 - `history`: a list of {"role", "content", "turn"}, one per earlier user message and final answer. \
 Earlier turns are NOT in this prompt; read `history` when the user refers back to them.

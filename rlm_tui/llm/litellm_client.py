@@ -61,6 +61,10 @@ class LiteLLMBackend(StreamingBackend):
             kwargs["max_tokens"] = request.max_tokens
         return kwargs
 
+    async def _complete(self, litellm: Any, kwargs: dict[str, Any]) -> Any:
+        """One request through litellm (``deployments`` sends it through litellm's Router)."""
+        return await litellm.acompletion(**kwargs)
+
     @property
     def url(self) -> str | None:
         """The API base given (None: the provider's own, which litellm knows)."""
@@ -70,7 +74,7 @@ class LiteLLMBackend(StreamingBackend):
         litellm = await litellm_loader.get()
         usage: Any = None
         try:
-            response = await litellm.acompletion(**self._kwargs(request, stream=True))
+            response = await self._complete(litellm, self._kwargs(request, stream=True))
             async for chunk in response:
                 if getattr(chunk, "usage", None):
                     usage = chunk.usage
@@ -89,7 +93,7 @@ class LiteLLMBackend(StreamingBackend):
     async def _request(self, request: ModelRequest) -> tuple[str, Heard]:
         litellm = await litellm_loader.get()
         try:
-            response = await litellm.acompletion(**self._kwargs(request, stream=False))
+            response = await self._complete(litellm, self._kwargs(request, stream=False))
         except Exception as exc:
             raise self._failure(litellm, exc) from None
         choices = getattr(response, "choices", None) or []

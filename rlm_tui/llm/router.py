@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from concurrent.futures import Future
 from dataclasses import replace
 from types import EllipsisType
@@ -24,6 +24,7 @@ from rlm_tui.errors import ContextWindowError
 from rlm_tui.llm import litellm_loader, pricing, routes
 from rlm_tui.llm.base import Completion, Message, ModelLimits, ModelRequest, TextDelta, TokenCount
 from rlm_tui.llm.concurrency import AdaptiveLimit
+from rlm_tui.llm.deployments import Pool
 from rlm_tui.llm.endpoints import ASK_AGAIN_AFTER, PROBE_TIMEOUT, probe, served_name, server_root
 from rlm_tui.llm.failures import ProviderFailure
 from rlm_tui.llm.limits import LEARNED, ConfiguredLimits, Endpoint, Resolved, resolve
@@ -53,8 +54,11 @@ class ModelRouter:
         limits: ConfiguredLimits | None = None,
         probe_timeout: float = PROBE_TIMEOUT,
         prefetch: bool = False,
+        pools: Mapping[str, Pool] | None = None,
     ) -> None:
         self.api_base = api_base
+        # model names that stand for several deployments, spread by litellm's Router (deployments)
+        self.pools: Mapping[str, Pool] = dict(pools or {})
         self.sub_api_base = sub_api_base
         # Given, or learnt from the root model's own calls (every turn starts with one).
         self.root_model = root_model
@@ -98,6 +102,15 @@ class ModelRouter:
 
     def _backend(self, request: ModelRequest) -> Any:
         base = self.base_for(request)
+        pool = self.pools.get(request.model)
+        if pool is not None:  # its deployments say where its calls go
+            backend = self._backends.get(("deployments", request.model, None))
+            if backend is None:
+                from rlm_tui.llm.deployments_backend import DeploymentsBackend
+
+                backend = DeploymentsBackend(pool, self.pools, timeout=self.timeout)
+                self._backends[("deployments", request.model, None)] = backend
+            return backend
         route = routes.route_of(request.model)
         if route == routes.OPENAI:
             base = routes.openai_base(request.model, base)
@@ -166,7 +179,10 @@ class ModelRouter:
 
     def endpoint_for(self, model: str) -> str | None:
         """The API base ``model``'s calls go to: the root model's for the root model (or while no
-        root model is known), else as ``base_for`` sends a sub-call."""
+        root model is known), else as ``base_for`` sends a sub-call; None for a name that stands
+        for several deployments (each has its own)."""
+        if model in self.pools:
+            return None
         if self.root_model is None or model == self.root_model:
             return _normal(self.api_base)
         if self.sub_api_base:

@@ -38,6 +38,7 @@ class CellRun:
     head: list[tuple[str, str]] = field(default_factory=list)
     tail: deque[tuple[str, str]] = field(default_factory=deque)
     calls: set[asyncio.Task] = field(default_factory=set)
+    over_scratch: bool = False  # the session folder outgrew its scratch cap during the cell
     received: int = 0  # every character that arrived for this cell
     dropped: int = 0  # of those, the ones not kept
     _head_chars: int = 0

@@ -21,8 +21,23 @@ from dataclasses import dataclass
 from typing import Any
 
 from rlm_tui.errors import WorkerDied, WorkerRefused, WorkerStartError
-from rlm_tui.sandbox import protocol
+from rlm_tui.sandbox import cgroups, protocol
+from rlm_tui.sandbox.cgroups import Cgroup
 from rlm_tui.sandbox.transport import Transport
+
+TASKS_PER_CHILD = 5  # a worker's threads (main, channel reader, output capture) and one to spare
+
+
+def make_room(group: Cgroup | None, max_processes: int, children: int) -> None:
+    """The tree's task cap: the worker's own, plus room for ``children`` child workers and the
+    spare its worker keeps once it has started one. Children share their parent's caps."""
+    if group is None:
+        return
+    extra = (children + 1) * TASKS_PER_CHILD if children else TASKS_PER_CHILD
+    for d in group.dirs:
+        with contextlib.suppress(OSError):
+            if (d / "pids.max").exists():
+                (d / "pids.max").write_text(str(max_processes + cgroups.PROC_OVERHEAD + extra))
 
 
 @dataclass

@@ -25,10 +25,10 @@ from pathlib import Path
 from typing import Any
 
 from rlm_tui.errors import WorkerDied, WorkerRefused
-from rlm_tui.sandbox import protocol
+from rlm_tui.sandbox import protocol, scratch
 from rlm_tui.sandbox.cells import CellRun, serve_call
 from rlm_tui.sandbox.cgroups import Cgroup
-from rlm_tui.sandbox.children import await_ready, end_child, request_child
+from rlm_tui.sandbox.children import await_ready, end_child, make_room, request_child
 from rlm_tui.sandbox.fdpass import Attachment
 from rlm_tui.sandbox.launch import Launched, kill, launch
 from rlm_tui.sandbox.process import Isolation, choose_isolation, harden_host, with_caps
@@ -40,6 +40,9 @@ from rlm_tui.sandbox.types import CellResult, OutputHandler, SubCallHandler
 
 RESTORE_WINDOW = 16  # restore requests in flight at once
 MAX_RESTORE_DEATHS = 3  # variables that may end the worker in one restore before the rest are given up
+
+
+SCRATCH_CHECK_SECONDS = 1.0  # how often the session folder is measured while a cell runs
 
 
 class Worker:
@@ -63,6 +66,7 @@ class Worker:
         self._closing = False
         self._restart_lock = asyncio.Lock()
         self._spawn_lock = asyncio.Lock()  # one child started at a time: its sockets come in order
+        self._children = 0  # child workers this one's worker runs now (they share its caps)
 
     # -- process -----------------------------------------------------------------------------
 
@@ -216,7 +220,9 @@ class Worker:
         cell = CellRun(f"c{next(self._ids)}", on_output, on_call, cap=self.settings.output_cap_chars)
         self._cell = cell
         started = time.perf_counter()
+        wall_started = time.time() - 1  # file times are coarse: a second's slack
         stopped_for: str | None = None
+        watch: asyncio.Task | None = None
         try:
             try:
                 _, fut = await self._request(
@@ -231,6 +237,7 @@ class Worker:
                 stopped_for = "the worker stopped reading its channel"
                 await self._kill()
                 raise WorkerDied(stopped_for) from None
+            watch = asyncio.create_task(self._watch_scratch(cell, fut))
             try:
                 msg, blobs = await asyncio.wait_for(asyncio.shield(fut), timeout)
             except TimeoutError:
@@ -241,13 +248,19 @@ class Worker:
                     await asyncio.shield(self._stop(cell, fut))
                 raise
         except WorkerDied:
-            note = await self._restart(stopped_for)
+            if watch is not None:
+                watch.cancel()
+            over_cap = await self._trim_scratch(cell, wall_started)
+            note = await self._restart(stopped_for or over_cap)
             status = "timeout" if stopped_for == "timeout" else "crashed"
             duration = time.perf_counter() - started
             return CellResult(status, cell.chunks, note, duration, cell.kept, cell.dropped, restart_note=note)
         finally:
+            if watch is not None:
+                watch.cancel()
             cell.cancel_calls()
             self._cell = None
+        over_cap = await self._trim_scratch(cell, wall_started)
         # Every field read below was checked by the transport (frames.check_reply); a failed
         # reply (the worker could not run the request) has only its error.
         if not msg["ok"]:
@@ -257,18 +270,49 @@ class Worker:
         status = msg["status"]
         if stopped_for == "timeout" and status == "interrupted":
             status = "timeout"
+        error = msg.get("error")
+        if over_cap:
+            status, error = "error", over_cap
         cell.note_stop(status, timeout)
         uncaptured = msg["dropped_chars"]  # what the worker itself dropped past its own cap
         return CellResult(
             status=status,
             chunks=cell.chunks,
-            error=cell.clip_error(msg.get("error")),
+            error=cell.clip_error(error),
             duration=time.perf_counter() - started,  # the host's own measure, whatever the worker says
             total_chars=cell.kept,
             dropped_chars=cell.dropped + uncaptured,
             final=msg.get("final"),
             restart_note=earlier,
         )
+
+    async def _watch_scratch(self, cell: CellRun, fut: asyncio.Future[Frame]) -> None:
+        """Stop the cell once the session folder holds more than its scratch cap."""
+        cap = self.settings.scratch_bytes
+        while not fut.done():
+            await asyncio.sleep(SCRATCH_CHECK_SECONDS)
+            usage = await asyncio.to_thread(scratch.over, self.workdir, cap)
+            if usage is not None and not fut.done():
+                cell.over_scratch = True
+                with contextlib.suppress(WorkerDied):
+                    await self._stop(cell, fut)
+                return
+
+    async def _trim_scratch(self, cell: CellRun, since: float) -> str | None:
+        """After a cell that left the folder past the cap: remove what it wrote, newest first, and say so."""
+        cap = self.settings.scratch_bytes
+        if not cell.over_scratch and await asyncio.to_thread(scratch.over, self.workdir, cap) is None:
+            return None
+        removed, left = await asyncio.to_thread(scratch.trim, self.workdir, cap, since)
+        shown = ", ".join(removed[:10]) + (f" and {len(removed) - 10} more" if len(removed) > 10 else "")
+        message = (
+            f"the session folder grew past its scratch cap of {scratch.describe(cap)}, so the cell was "
+            f"stopped; "
+            + (f"files it wrote were removed: {shown}" if removed else "nothing it wrote could be removed")
+            + f" (the folder now holds {scratch.describe(left)})"
+        )
+        cell.output("stderr", f"\n[{message}]\n")
+        return message
 
     async def _stop(self, cell: CellRun, fut: asyncio.Future[Frame]) -> Frame:
         """Interrupt the cell; if it has not stopped within the grace period, kill the worker.
@@ -564,14 +608,21 @@ class ChildWorker(Worker):
         super().__init__(parent.workdir / ".children" / name, parent.settings)  # never opened here
         self.parent = parent
         self.name = name
+        self._last_code: int | None = None
+        self._counted = False  # in the parent's count of children (room in its caps)
 
     async def start(self) -> None:
         parent = self.parent
         self.isolation = parent.isolation
         timeout = self.settings.start_timeout
+        if not self._counted:
+            self._counted = True
+            parent._children += 1
+        make_room(parent._cgroup, self.settings.max_processes, parent._children)
         async with parent._spawn_lock:
             handed = await request_child(parent._transport, parent._files, self.name, timeout)
         spawned = await await_ready(parent._transport, handed, timeout)
+        self._last_code = None
         self._attach(spawned.reader, spawned.writer, spawned.files, spawned.pid, spawned.limits)
 
     @property
@@ -582,9 +633,11 @@ class ChildWorker(Worker):
         if self.pid is None:
             return None
         try:
-            return await end_child(self.parent._transport, self.pid, kill=kill, remove=self._closing)
-        except (WorkerDied, WorkerRefused):
-            return None  # the parent is gone: the child went with it (parent-death signal)
+            code = await end_child(self.parent._transport, self.pid, kill=kill, remove=self._closing)
+        except (WorkerDied, WorkerRefused):  # the parent is gone (the child went with it), or
+            return self._last_code  # it reaped this child already: how it ended then
+        self._last_code = code if code is not None else self._last_code
+        return code
 
     async def _kill(self) -> None:
         if self._transport is None:
@@ -593,6 +646,15 @@ class ChildWorker(Worker):
         await self._transport.close()  # a child the parent could not reach sees its channel close
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._transport.finished(), 2)
+
+    async def close(self) -> None:
+        try:
+            await super().close()
+        finally:
+            if self._counted:
+                self._counted = False
+                self.parent._children -= 1
+                make_room(self.parent._cgroup, self.settings.max_processes, self.parent._children)
 
     async def _exit_status(self, faulted: bool) -> int | None:
         if faulted:

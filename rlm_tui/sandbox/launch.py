@@ -13,13 +13,14 @@ import os
 import signal
 import socket
 import stat
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from rlm_tui.errors import WorkerStartError
 from rlm_tui.sandbox import cgroups, protocol
 from rlm_tui.sandbox.cgroups import Cgroup
+from rlm_tui.sandbox.children import TASKS_PER_CHILD
 from rlm_tui.sandbox.env import worker_env
 from rlm_tui.sandbox.identity import give_folder
 from rlm_tui.sandbox.process import Isolation, worker_command
@@ -54,6 +55,14 @@ def make_workdir(workdir: Path) -> None:
         raise WorkerStartError(f"the REPL's folder {workdir} is not a folder (a link?): refused")
 
 
+# Tasks (threads count) the children a worker may start itself take: 16 in flight and a spare, 4
+# threads each (main, channel reader, output capture) and one to spare. Where a cgroup caps the
+# tree, its limit is raised for each child as it starts (``sandbox.children``); RLIMIT_NPROC, per
+# user and only a safety net then, gets the room at once. Without a cgroup there is no room:
+# a child that cannot start gets a sandbox of its own.
+CHILD_TASKS = 17 * TASKS_PER_CHILD
+
+
 async def launch(workdir: Path, settings: SandboxSettings, isolation: Isolation) -> Launched:
     """Start a worker and wait for it to say it is ready; ``WorkerStartError`` says why not."""
     make_workdir(workdir)
@@ -66,6 +75,9 @@ async def launch(workdir: Path, settings: SandboxSettings, isolation: Isolation)
     group = await asyncio.to_thread(
         cgroups.create, settings.memory_bytes, settings.max_processes, user.uid if user else None
     )
+    command_settings = settings
+    if group is not None and settings.light_children:
+        command_settings = replace(settings, max_processes=settings.max_processes + CHILD_TASKS)
     parent, child = socket.socketpair()
     files, files_child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     fds = (child.fileno(), files_child.fileno())
@@ -74,7 +86,7 @@ async def launch(workdir: Path, settings: SandboxSettings, isolation: Isolation)
     )
     try:
         proc = await asyncio.create_subprocess_exec(
-            *cgroups.join_command(group, worker_command(settings, workdir, fds, isolation)),
+            *cgroups.join_command(group, worker_command(command_settings, workdir, fds, isolation)),
             pass_fds=fds,
             cwd=workdir,  # entered before the user changes: a folder above it need not be open to it
             env=worker_env(home=str(workdir)),

@@ -46,10 +46,13 @@ def engine_settings(config: Config) -> Any:  # -> EngineSettings
 
 
 def check_models(config: Config, environ: Mapping[str, str] | None = None) -> None:
+    from rlm_tui.llm import deployments
     from rlm_tui.llm.models import problem_with
 
+    mapped = pools(config)
     for model in dict.fromkeys((config.model, config.sub_model)):
-        problem = problem_with(model, environ)
+        pool = mapped.get(model)  # a name for deployments: each of their keys
+        problem = deployments.problem_with(pool, environ) if pool else problem_with(model, environ)
         if problem:
             raise ConfigError(problem)
 
@@ -103,7 +106,34 @@ def make_router(config: Config) -> Any:  # -> ModelRouter
         timeout=config.request_timeout,
         limits=configured,
         prefetch=True,  # the root model's endpoint is asked while the session opens
+        pools=pools(config),
     )
+
+
+def pools(config: Config) -> dict[str, Any]:  # -> {name: llm.deployments.Pool}
+    """The model names the config maps to several deployments (``[[models."x".deployments]]``)."""
+    from rlm_tui.config.settings import model_key
+    from rlm_tui.llm import deployments as d
+
+    found = {}
+    for model, table in config.models.items():
+        if not table.deployments:
+            continue
+        for name in table.fallbacks or ():
+            if not config.models.get(name) or not config.models[name].deployments:
+                raise ConfigError(
+                    f"{model_key(model, 'fallbacks')}: {name} has no deployments "
+                    f'(a fallback is another [[models."provider/name".deployments]] name)'
+                )
+        found[model] = d.Pool(
+            model,
+            tuple(d.Deployment(**dict(deployment)) for deployment in table.deployments),
+            routing=table.routing or d.SHUFFLE,
+            allowed_fails=d.ALLOWED_FAILS if table.allowed_fails is None else table.allowed_fails,
+            cooldown_seconds=d.COOLDOWN_SECONDS if table.cooldown_seconds is None else table.cooldown_seconds,
+            fallbacks=tuple(table.fallbacks or ()),
+        )
+    return found
 
 
 def preload_clients(config: Config, *, wait: bool = False) -> None:

@@ -45,6 +45,33 @@ CHAT_ACTIONS: tuple[ScreenAction, ...] = (
         key="escape",
         applies=_busy,
     ),
+    # While a search is open: n / N from the chat or the panes (F3 is the call tree's key), Ctrl+G /
+    # Ctrl+Shift+G from the search box or the editor, where n and N are typed. The footer shows
+    # whichever pair works where the focus is, first (a narrow footer cuts its end).
+    ScreenAction(
+        "search_step(1)", "Next match", "The next (earlier) match of the search", key="n", palette=False
+    ),
+    ScreenAction(
+        "search_step(-1)",
+        "Prev match",
+        "The previous (later) match of the search",
+        key="N",
+        palette=False,
+    ),
+    ScreenAction(
+        "search_jump(1)",
+        "Next match",
+        "The next (earlier) match, from the search box or editor",
+        key="ctrl+g",
+        palette=False,
+    ),
+    ScreenAction(
+        "search_jump(-1)",
+        "Prev match",
+        "The previous (later) match, from any text box",
+        key="ctrl+shift+g",
+        palette=False,
+    ),
     ScreenAction("help", "Help", "Every key and command", key="f1"),
     ScreenAction(
         "new_session", "New session", "Start a new session (the current one is saved)", key="ctrl+n"

@@ -22,8 +22,9 @@ from rlm_tui.services.workspace import Workspace
 from rlm_tui.ui import themes
 from rlm_tui.ui.actions import CHAT_ACTIONS, applicable
 from rlm_tui.ui.commands import COMMANDS
+from rlm_tui.ui.leaving import leave_now, stop_workers
 from rlm_tui.ui.screens.chat import ChatScreen
-from rlm_tui.ui.warmup import in_background, warm_imports
+from rlm_tui.ui.warmup import freeze_long_lived, in_background, warm_imports
 
 
 class RLMApp(App):
@@ -137,6 +138,7 @@ class RLMApp(App):
             if not preload.done():  # start-up failed early: the preload still ends, quietly
                 preload.add_done_callback(lambda task: task.cancelled() or task.exception())
             chat.refresh_status()
+            freeze_long_lived()
             self.startup_done.set()
 
     # -- sessions --------------------------------------------------------------------------
@@ -249,5 +251,17 @@ class RLMApp(App):
                     )
 
     async def action_quit(self) -> None:
-        await self.workspace.close()
+        await self.workspace.close()  # the turn cancelled, every record written, the REPL stopped
+        if not self.is_headless:
+            leave_now(self)  # the terminal restored and the process gone, without the teardown
         self.exit()
+
+    async def _shutdown(self) -> None:
+        """Before Textual removes the widgets: stop drawing and end our workers (a send still
+        drawing its turn's last events, a slow command), each at its next await; otherwise a
+        worker redrawing mid-teardown meets a message whose parts are already gone."""
+        for screen in self.screen_stack:
+            if isinstance(screen, ChatScreen):
+                screen.stop_drawing()
+        await stop_workers(self)
+        await super()._shutdown()

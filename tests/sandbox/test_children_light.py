@@ -15,7 +15,10 @@ from rlm_tui.engine.session import Session
 from rlm_tui.engine.settings import EngineSettings, Limits
 from rlm_tui.errors import WorkerStartError
 from rlm_tui.llm.scripted import ScriptedClient
+from rlm_tui.sandbox import cgroups
+from rlm_tui.sandbox.children import TASKS_PER_CHILD
 from rlm_tui.sandbox.host import Worker
+from rlm_tui.sandbox.process import PROCESS_CAPS, TREE_CAPS
 from rlm_tui.sandbox.settings import SandboxSettings
 from rlm_tui.sandbox.worker.guardian import descendants
 from tests.engine.conftest import repl
@@ -150,3 +153,66 @@ async def test_killing_the_parent_ends_its_children(tmp_path, mode):
         for child in children:
             await child.close()
         await parent.close()
+
+
+CHILD_FORKS = """
+import os, time
+made = []
+for _ in range(300):
+    try:
+        pid = os.fork()
+    except OSError:
+        break
+    if pid == 0:
+        time.sleep(30)
+        os._exit(0)
+    made.append(pid)
+print('forked', len(made))
+for pid in made:
+    os.kill(pid, 9)
+    os.waitpid(pid, 0)
+"""
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_a_childs_processes_count_against_its_parents_cap(tmp_path, mode):
+    async with Worker(tmp_path / "s0", SandboxSettings(isolation=mode, max_processes=32)) as parent:
+        child = parent.child("t1_i1_c1_s1")
+        await child.start()
+        try:
+            r = await child.run_cell(CHILD_FORKS, timeout=30)
+            forked = int(r.output.split("forked")[-1])
+        finally:
+            await child.close()
+        if parent.isolation.note.endswith(TREE_CAPS):
+            # the parent's own cap, plus the room made for one child and the spare
+            assert forked <= 32 + cgroups.PROC_OVERHEAD + 2 * TASKS_PER_CHILD, r.output
+        else:
+            assert PROCESS_CAPS in parent.isolation.note
+
+
+async def test_a_child_the_parent_cannot_start_gets_a_sandbox_of_its_own(tmp_path):
+    def responder(request):
+        if request.depth == 0:
+            if len(request.messages) == 1:  # a file where the children's folder would go
+                return repl("open('.children', 'w').close()\nprint(rlm_query('hello'))")
+            return "FINAL('done')"
+        return repl("import os\nFINAL(os.path.basename(os.path.dirname(os.getcwd())))")
+
+    engine = EngineSettings(
+        root_model="scripted/root",
+        sub_model="scripted/sub",
+        limits=Limits(max_depth=2),
+        sandbox=SandboxSettings(isolation="process", interrupt_grace=1.0),
+    )
+    events = []
+    session = Session(
+        engine, ScriptedClient(responder), events.append, repl_factory=Worker, workdir=tmp_path / "s0"
+    )
+    await session.start()
+    try:
+        await session.run_turn("go")
+    finally:
+        await session.close()
+    outputs = "".join(e.text for e in events if type(e).__name__ == "CellOutput")
+    assert "s0.children" in outputs, outputs  # the host-made sibling folder: a sandbox of its own

@@ -6,6 +6,7 @@ from rlm_tui.ui.widgets.cells import CellWidget
 from rlm_tui.ui.widgets.chat import AssistantMessage, UserMessage
 from tests.engine.conftest import repl
 from tests.ui.conftest import make_app, send, turn_done, wait_for
+from tests.ui.screen_text import screen_text
 
 SIZE = (120, 36)
 
@@ -59,3 +60,52 @@ async def test_ctrl_f_finds_messages_answers_and_cell_output_newest_first(home):
         await pilot.press("escape")
         assert not bar.display and app.focused is app.chat.query_one("#prompt")
         assert len(app.chat.model.turns) == 3  # Esc closed the search, it cancelled nothing
+
+
+def at(app) -> tuple[str, int] | None:
+    """Where the search's current match is: ("answer" | "user" | "cell", turn)."""
+    widget = hit(app)
+    if widget is None:
+        return None
+    if isinstance(widget, CellWidget):
+        return "cell", widget.cell.turn
+    return ("answer" if isinstance(widget, AssistantMessage) else "user"), widget.turn.number
+
+
+async def test_n_and_shift_n_step_through_matches_from_the_chat_and_ctrl_g_from_the_search_box(home):
+    app = make_app(root=[repl("FINAL('first apple')"), repl("FINAL('second apple')")])
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(app.startup_done.is_set, pilot)
+        for number, text in enumerate(["one", "two"], start=1):
+            await send(pilot, app, text)
+            await wait_for(turn_done(app, number), pilot)
+        footer = app.chat.query_one("Footer")
+        assert "Next match" not in screen_text(app)  # no search: nothing to step through
+        await pilot.press("n")  # a letter typed in the editor, not a search key
+        assert app.chat.query_one("#prompt").text == "n"
+        app.chat.query_one("#prompt").text = ""
+
+        await pilot.press("ctrl+f", *"apple")
+        await wait_for(lambda: at(app) == ("answer", 2), pilot)
+        await wait_for(lambda: "^g Next match" in screen_text(app), pilot)  # the search box: Ctrl+G
+        await pilot.press("ctrl+g")  # the earlier match (turn 2's cell), the search box keeps its text
+        await wait_for(lambda: at(app) == ("cell", 2), pilot)
+        assert app.chat.query_one("#search").value == "apple"
+
+        app.chat.chat.focus()  # reading the chat: n and N
+        await wait_for(
+            lambda: "n Next match" in screen_text(app) and "N Prev match" in screen_text(app), pilot
+        )
+        await pilot.press("n")
+        await wait_for(lambda: at(app) == ("answer", 1), pilot)
+        await pilot.press("N")
+        await wait_for(lambda: at(app) == ("cell", 2), pilot)
+        assert footer.display
+
+        app.chat.query_one("#search").focus()
+        await pilot.press("escape")  # closed: n and N are letters again, the footer drops them
+        await wait_for(lambda: "Next match" not in screen_text(app), pilot)
+        app.chat.chat.focus()
+        await pilot.press("n")
+        await pilot.pause()
+        assert hit(app) is None

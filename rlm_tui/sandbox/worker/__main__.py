@@ -19,14 +19,14 @@ import sys
 from typing import Any
 
 from rlm_tui.sandbox import protocol
-from rlm_tui.sandbox.worker import vartable
+from rlm_tui.sandbox.worker import textfile, vartable
 from rlm_tui.sandbox.worker.capture import FdCapture, OutputCapture
 from rlm_tui.sandbox.worker.channel import Channel
 from rlm_tui.sandbox.worker.execute import run_cell
 from rlm_tui.sandbox.worker.files import describe_content, describe_files
 from rlm_tui.sandbox.worker.namespace import HOST_OWNED, MODEL_DICTS, RESERVED_FUNCS, Namespace, render_value
 from rlm_tui.sandbox.worker.snapshot import Snapshotter
-from rlm_tui.sandbox.worker.spawn import Spawner
+from rlm_tui.sandbox.worker.spawn import Spawner, await_start
 
 NOT_SNAPSHOTTED = {*RESERVED_FUNCS, *HOST_OWNED, "answer"}
 RESTORE_CHECKED = NOT_SNAPSHOTTED | set(MODEL_DICTS)  # names a restore must put right again
@@ -78,6 +78,8 @@ class Worker:
             max_total=protocol.FrameLimits.for_snapshots(max_bytes).max_total,
         )
         self.cells = 0
+        if settings.get("big_file_bytes"):  # text files above this stay in their file (BigText)
+            textfile.BIG_BYTES = int(settings["big_file_bytes"])
 
     def show_vars(self) -> None:
         print(vartable.format_table(self._rows(), max_rows=None))
@@ -157,12 +159,15 @@ class Worker:
         return {}, []
 
     def do_load_file(self, msg: dict[str, Any], blobs: list[bytes]) -> tuple[dict[str, Any], list[bytes]]:
+        from rlm_tui.sandbox.worker.bigtext import install_re_hooks
         from rlm_tui.sandbox.worker.files import receive
+        from rlm_tui.sandbox.worker.tables import Table
 
         if self.files_sock is None:
             raise RuntimeError("this worker has no channel for files")
-        content = receive(self.files_sock, msg["load"], msg["kind"], int(msg["count"]))
         name = msg["name"]
+        content = receive(self.files_sock, msg["load"], msg["kind"], int(msg["count"]), name)
+        install_re_hooks()  # re.search(p, context) on a large file (see bigtext)
         files = dict(self.ns.host_values.get("files") or {})
         files[name] = content
         self.ns.set_host_value("files", files)
@@ -171,7 +176,14 @@ class Worker:
             self.ns.set_host_value("context", content)
             self.ns.descriptions["context"] = f"the attached {describe_content(name, content)}"
         self.ns.after_cell()
-        size = len(content) if hasattr(content, "__len__") else 0
+        # A table's rows are counted only when the code asks: its size here is its bytes.
+        size = (
+            content.nbytes
+            if isinstance(content, Table)
+            else len(content)
+            if hasattr(content, "__len__")
+            else 0
+        )
         return {"type": type(content).__name__, "size": size}, []
 
     def do_var_table(self, msg: dict[str, Any], blobs: list[bytes]) -> tuple[dict[str, Any], list[bytes]]:
@@ -248,7 +260,8 @@ def main() -> None:
         from rlm_tui.sandbox.worker.guardian import die_with_parent
 
         die_with_parent(int(settings["parent_pid"]))
-        os.chdir(settings["cwd"])
+    if settings.get("spare"):  # started ahead of need: told its folder when it is given to a child
+        await_start(socket.socket(fileno=fd))
     applied = apply_limits(settings)
     sock = socket.socket(fileno=fd)
     channel = Channel(sock)

@@ -11,7 +11,9 @@ the code touches.
 
 Searches (find, count, regex) scan windows of ``WINDOW`` bytes that overlap, so a match across a
 window border is found; a regex match may be at most ``MAX_MATCH`` characters long (a longer one
-may be cut). Slicing and indexing return ``str``; ``str(big)`` and the str methods this class does
+may be cut). ``re.search/match/finditer/findall(p, big)`` are routed to the object's own methods
+(``install_re_hooks``; ``re.sub/split/fullmatch`` get its text); a compiled pattern's methods
+(``rx.search(big)``) cannot be, use ``big.search(rx)``. Slicing and indexing return ``str``; ``str(big)`` and the str methods this class does
 not implement work up to ``MAX_TEXT`` characters and otherwise say to slice.
 
 Text is UTF-8; invalid bytes decode as U+FFFD, block by block, the same way for every operation,
@@ -32,6 +34,7 @@ WINDOW = 8 << 20  # bytes decoded at once by a scan
 MAX_MATCH = 1 << 20  # characters a regex match may span across a window border
 CONTEXT = 4096  # characters before a window kept for lookbehind, ^ and \b
 MAX_TEXT = 256 << 20  # characters str() and str methods materialize at most
+RECENT = 4  # decoded blocks kept (a few MB at most)
 
 _OPEN: dict[tuple[str, str], Any] = {}  # (attachment name, file name) -> its file-backed object
 
@@ -92,6 +95,37 @@ class FileMatch:
         return f"<FileMatch span={self.span()} match={text!r}>"
 
 
+_HOOKED = False
+
+
+def install_re_hooks() -> None:
+    """Make ``re.search(p, context)`` and its kin work when ``context`` is a ``BigText``: the
+    module functions (looked up at call time, so ``import re`` before or after both see them)
+    hand a BigText to its own scanning methods and anything else to the originals."""
+    global _HOOKED
+    if _HOOKED:
+        return
+    _HOOKED = True
+    own = {"search": "search", "match": "match", "finditer": "finditer", "findall": "findall"}
+    for name in ("search", "match", "finditer", "findall", "fullmatch", "sub", "subn", "split"):
+        original = getattr(re, name)
+
+        def hook(pattern: Any, string: Any, *args: Any, _o: Any = original, _n: str = name, **kw: Any) -> Any:
+            if isinstance(string, BigText):
+                if _n in own:
+                    return getattr(string, own[_n])(pattern, *args, **kw)
+                if _n in ("sub", "subn"):
+                    return _o(pattern, args[0], str(string), *args[1:], **kw)
+                return _o(pattern, str(string), *args, **kw)
+            if _n in ("sub", "subn") and args and isinstance(args[0], BigText):
+                return _o(pattern, string, str(args[0]), *args[1:], **kw)
+            return _o(pattern, string, *args, **kw)
+
+        hook.__module__, hook.__name__, hook.__qualname__ = "re", name, name
+        hook.__doc__ = original.__doc__
+        setattr(re, name, hook)
+
+
 def _compile(pattern: Any, flags: int) -> re.Pattern[str]:
     if isinstance(pattern, re.Pattern):
         return pattern
@@ -115,6 +149,7 @@ class BigText:
         self._ascii = array("b")
         self.lines_count = 0
         self._block = block
+        self._recent: dict[int, str] = {}  # block -> its text, the last RECENT decoded
         self._build(block)
 
     # -- the index ------------------------------------------------------------------------
@@ -145,8 +180,15 @@ class BigText:
             self.lines_count += 1
 
     def _block_text(self, k: int) -> str:
-        data = os.pread(self._fd, self._bytes[k + 1] - self._bytes[k], self._bytes[k])
-        return data.decode("ascii") if self._ascii[k] else data.decode("utf-8", "replace")
+        """Block k decoded; the last few are kept, so ``context[i]`` in a loop reads each once."""
+        text = self._recent.get(k)
+        if text is None:
+            data = os.pread(self._fd, self._bytes[k + 1] - self._bytes[k], self._bytes[k])
+            text = data.decode("ascii") if self._ascii[k] else data.decode("utf-8", "replace")
+            if len(self._recent) >= RECENT:
+                del self._recent[next(iter(self._recent))]
+            self._recent[k] = text
+        return text
 
     def _block_of(self, c: int) -> int:
         return max(0, bisect.bisect_right(self._chars, c) - 1) if c < self._len else len(self._chars) - 2
@@ -371,6 +413,11 @@ class BigText:
         self, pattern: Any, flags: int = 0, start: int | None = None, end: int | None = None
     ) -> FileMatch | None:
         return next(self.finditer(pattern, flags, start, end), None)
+
+    def match(self, pattern: Any, flags: int = 0) -> FileMatch | None:
+        """A match at the start (of at most ``MAX_MATCH`` characters)."""
+        m = _compile(pattern, flags).match(self._read(0, min(self._len, MAX_MATCH)))
+        return FileMatch(m, 0) if m else None
 
     def findall(
         self, pattern: Any, flags: int = 0, start: int | None = None, end: int | None = None

@@ -3,8 +3,12 @@
 The worker may see none of the user's paths (under bubblewrap it sees only its session folder),
 so the host opens each file, checks it is a regular one, and passes the open descriptor on the
 files socket (``sandbox.fdpass``). A file of gigabytes still never passes through the host or a
-prompt. A text file becomes a str; a binary file becomes bytes; a folder becomes a dict of
-relative path -> content for the files under it (hidden entries skipped by the host).
+prompt. A text file becomes a str, or over ``BIG_BYTES`` a ``bigtext.BigText`` read from the
+descriptor on demand; a CSV/JSONL file a ``tables.Table``; a ``.gz`` file is decompressed (streamed)
+into an unlinked file in the session folder and attached as what it holds; a binary file becomes
+bytes; a folder becomes a dict of relative path -> content for the files under it (hidden entries
+skipped by the host). Objects backed by a descriptor are registered under (attachment name, file
+name) so a snapshot can hold them by reference (``bigtext.by_reference``).
 """
 
 from __future__ import annotations
@@ -14,30 +18,54 @@ import os
 import socket
 from typing import Any
 
-SNIFF = 8192
+from rlm_tui.sandbox.worker import bigtext, tables
+from rlm_tui.sandbox.worker.textfile import SNIFF, is_binary, text_of
+
+NOT_INSTALLED = {".zst": "zstandard", ".parquet": "pyarrow", ".pdf": "pypdf"}
 
 
-def _is_binary(head: bytes) -> bool:
-    if b"\x00" in head:
-        return True
-    try:
-        head.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        # A multi-byte character cut at the end of the sniffed block is still text.
-        return exc.start < len(head) - 4
-    return False
+def load_fd(fd: int, name: str = "", key: tuple[str, str] = ("", "")) -> Any:
+    """One attached file from its descriptor. The descriptor is closed, unless the object returned
+    reads from it (a large text, a table)."""
+    lower = name.lower()
+    if lower.endswith(".gz"):
+        return _gunzip(fd, name[:-3], key)
+    suffix = os.path.splitext(lower)[1]
+    if suffix in tables.KINDS and not is_binary(os.pread(fd, SNIFF, 0)):
+        table = tables.Table(fd, name, tables.KINDS[suffix], key)
+        bigtext.register(key, table)
+        return table
+    return text_of(fd, name, key)
 
 
-def load_fd(fd: int) -> str | bytes:
-    """Read one attached file from its descriptor (which this closes)."""
-    with os.fdopen(fd, "rb") as fh:
-        data = fh.read()
-    if _is_binary(data[:SNIFF]):
-        return data
-    return data.decode("utf-8", errors="replace")
+def _gunzip(fd: int, inner: str, key: tuple[str, str]) -> Any:
+    """Decompress, streaming, into an unlinked file in the session folder (the current folder):
+    memory stays one buffer whatever the size, and the result is read like any attached file.
+    A file that is not gzip is attached as its bytes."""
+    import errno
+    import gzip
+    import shutil
+    import tempfile
+
+    with os.fdopen(fd, "rb") as packed, tempfile.TemporaryFile(dir=".") as out:
+        try:
+            with gzip.GzipFile(fileobj=packed) as stream:
+                shutil.copyfileobj(stream, out, 1 << 20)
+        except gzip.BadGzipFile:
+            packed.seek(0)
+            return packed.read()
+        except EOFError:
+            raise OSError(f"{inner}.gz is truncated (the compressed stream ends early)") from None
+        except OSError as exc:
+            if exc.errno == errno.EFBIG:
+                raise OSError(f"{inner}.gz decompresses to more than this REPL's scratch limit") from None
+            raise
+        out.flush()
+        copy = os.dup(out.fileno())
+    return load_fd(copy, inner, key)
 
 
-def receive(sock: socket.socket, load: int, kind: str, count: int) -> Any:
+def receive(sock: socket.socket, load: int, kind: str, count: int, name: str = "") -> Any:
     """The ``count`` entries of load number ``load``, as the host sends them: batches of
     [name, error] pairs with one descriptor per entry that has no error. Batches of another
     load (one abandoned by a failed request) are closed and skipped."""
@@ -53,9 +81,10 @@ def receive(sock: socket.socket, load: int, kind: str, count: int) -> Any:
                 os.close(fd)
             continue
         it = iter(fds)
-        for name, error in batch["entries"]:
+        for entry, error in batch["entries"]:
             seen += 1
-            out[name] = f"<unreadable: {error}>" if error else load_fd(next(it))
+            key = (name, entry if kind == "dir" else "")
+            out[entry] = f"<unreadable: {error}>" if error else load_fd(next(it), entry, key)
     if kind == "file":
         (content,) = out.values()
         if isinstance(content, str) and content.startswith("<unreadable: "):
@@ -69,7 +98,20 @@ def describe_content(name: str, content: Any) -> str:
     if isinstance(content, dict):
         return f"folder {name!r}: {len(content):,} files"
     if isinstance(content, bytes):
-        return f"binary file {name!r}: {len(content):,} bytes"
+        lib = next((lib for ext, lib in NOT_INSTALLED.items() if name.lower().endswith(ext)), None)
+        note = f" ({lib} is not installed here, so it is attached as bytes)" if lib else ""
+        return f"binary file {name!r}: {len(content):,} bytes{note}"
+    if isinstance(content, bigtext.BigText):
+        return (
+            f"large file {name!r}: {len(content):,} chars, {content.lines_count:,} lines, read from disk on "
+            "demand (a BigText: slicing returns str; .find/.count/in, .search/.finditer/.findall(regex), "
+            ".lines(), .chunks(n); re.search/findall(p, context) work too)"
+        )
+    if isinstance(content, tables.Table):
+        return (
+            f"table {name!r} ({content.kind}, {content.nbytes:,} bytes): iterate for rows, .columns, "
+            "len(), .head(n), .filter(fn, col=value), .column(name), .text for the raw text"
+        )
     lines = content.count("\n") + (1 if content and not content.endswith("\n") else 0)
     return f"file {name!r}: {len(content):,} chars, {lines:,} lines"
 

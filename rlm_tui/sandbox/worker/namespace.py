@@ -295,6 +295,16 @@ class Namespace:
 
 
 def _pickle(value: Any) -> bytes:
+    """A child's ``context``. A file-backed text goes as its text (a child's REPL has not the
+    file); past ``bigtext.MAX_TEXT`` characters that is refused with a line saying to slice."""
     import cloudpickle
 
-    return cloudpickle.dumps(settle(value))
+    from rlm_tui.sandbox.worker.bigtext import BigText
+    from rlm_tui.sandbox.worker.tables import Table
+
+    value = settle(value)
+    if isinstance(value, Table):
+        value = value.text
+    if isinstance(value, BigText):
+        value = str(value)
+    return cloudpickle.dumps(value)

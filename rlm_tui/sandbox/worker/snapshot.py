@@ -9,6 +9,12 @@ object is pickled again, whatever its size. What cannot be pickled, or is too la
 the reason; so is a variable that would take one delta past the frame's total (``max_total``), so
 a delta never makes a frame the host refuses.
 
+A value's size is bounded from below before it is pickled (``lower_bound``: the length of a str or
+bytes, one byte per item of a container plus what its first items hold), so a 1 GB string is named
+"too large" without the seconds and the gigabytes its pickle would cost. An attached file's text
+(``bigtext.BigText``) or table pickles as a reference to the file (name and size), so
+``src = context`` costs a few bytes and comes back from the file attached again on a restart.
+
 Restoring runs the same timer per variable: a variable whose loading sleeps, loops or raises is
 named and skipped, the rest are restored. (One that ends the process or holds the interpreter
 lock is beyond a timer: the host's deadline finds it, see ``host.Worker.restore``.)
@@ -23,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 IMMUTABLE = (str, bytes, int, float, complex, bool, type(None), frozenset, range, types.ModuleType)
+BOUND_ITEMS = 10_000  # items of a container looked into when bounding its size
 REPICKLE_BELOW = 4 << 20  # mutable objects whose last pickle was smaller are always re-checked
 
 
@@ -32,6 +39,35 @@ class _Seen:
     size: int
     digest: bytes
     skipped: str | None = None
+
+
+def lower_bound(value: Any, depth: int = 0, seen: set[int] | None = None) -> int:
+    """Bytes the pickle of ``value`` takes at least (cheap: never walks more than a few thousand
+    items), so what is surely too large is skipped before pickling it. An object met twice counts
+    once (pickle stores it once)."""
+    seen = set() if seen is None else seen
+    if id(value) in seen:
+        return 0
+    if isinstance(value, (str, bytes, bytearray, memoryview)):
+        seen.add(id(value))
+        return len(value)  # UTF-8 takes at least a byte a character
+    if isinstance(value, dict):
+        items: Any = value.items()
+    elif isinstance(value, (list, tuple, set, frozenset)):
+        items = value
+    else:
+        return 0  # file-backed objects pickle as references; other objects are not guessed
+    seen.add(id(value))
+    total = len(value)
+    if depth < 3:
+        for n, item in enumerate(items):
+            if n >= BOUND_ITEMS:
+                break
+            if isinstance(value, dict):
+                total += lower_bound(item[0], depth + 1, seen) + lower_bound(item[1], depth + 1, seen)
+            else:
+                total += lower_bound(item, depth + 1, seen)
+    return total
 
 
 class _TooSlow(Exception):
@@ -76,6 +112,11 @@ class Snapshotter:
             seen = self._seen.get(name)
             same = seen is not None and seen.value is value
             if same and (isinstance(value, IMMUTABLE) or (seen.size >= REPICKLE_BELOW and not thorough)):
+                continue
+            bound = lower_bound(value)
+            if bound > self.max_bytes:
+                reason = f"too large to snapshot (at least {bound:,} bytes; the limit is {self.max_bytes:,})"
+                self._seen[name] = _Seen(value, bound, b"", reason)
                 continue
             try:
                 blob = self._pickle(value)

@@ -36,7 +36,12 @@ def _count(n: int, unit: str) -> str:
 
 
 def _size(value: Any) -> str:
-    if isinstance(value, str):
+    from rlm_tui.sandbox.worker.bigtext import BigText
+    from rlm_tui.sandbox.worker.tables import Table
+
+    if isinstance(value, Table):  # its rows are counted only when the code asks
+        return _count(value.nbytes, "byte")
+    if isinstance(value, (str, BigText)):
         return _count(len(value), "char")
     if isinstance(value, (bytes, bytearray)):
         return _count(len(value), "byte")

@@ -52,6 +52,7 @@ class ChatScreen(ChatFeatures, Screen):
         self._sending = asyncio.Lock()
         self._footer_busy = False
         self._narrow = False
+        self.closing = False  # the app is shutting down: nothing more is drawn
 
     # -- layout ----------------------------------------------------------------------------
 
@@ -130,7 +131,15 @@ class ChatScreen(ChatFeatures, Screen):
 
     # -- drawing changes ---------------------------------------------------------------------
 
+    def stop_drawing(self) -> None:
+        """The app is closing: events still arriving (a turn's last ones) are no longer drawn,
+        so no redraw reaches a widget that shutdown has already removed."""
+        self.closing = True
+        self.pump.paused = True
+
     async def render_changes(self, changes: Changes) -> None:
+        if self.closing:
+            return
         model = self.model
         for number in changes.new_turns:
             await self.chat.add_turn(model.turns[number])
@@ -306,6 +315,8 @@ class ChatScreen(ChatFeatures, Screen):
         footer does not offer it."""
         if action == "cancel_turn":
             return bool(self.workspace.busy)
+        if action in ("search_step", "search_jump"):  # while a search is open; n and N where not typed
+            return self.search_open() and (action == "search_jump") == self.typing()
         return True
 
     def action_cancel_turn(self) -> None:

@@ -8,6 +8,8 @@ import asyncio
 import time
 from typing import Any
 
+from textual.widgets import Input, TextArea
+
 from rlm_tui.ui.clipboard import copy_entries
 from rlm_tui.ui.finding import Match, find
 from rlm_tui.ui.history import InputHistory
@@ -141,6 +143,7 @@ class ChatFeatures:
         bar = self.query_one(SearchBar)
         if message.step == 0 or not self._found:
             self._found = find(self.model, message.query)
+            self.refresh_bindings()  # n / N (or Ctrl+G) in the footer while there is a query
             self._found_at = len(self._found)  # a new query starts from the newest match
             step = 1
         else:
@@ -160,6 +163,25 @@ class ChatFeatures:
         self._mark(None)
         self._found = []
         self.query_one(PromptArea).focus()
+        self.refresh_bindings()  # the footer stops offering next / previous match
+
+    def search_open(self: Any) -> bool:
+        bar = self.query_one(SearchBar)
+        return bool(bar.display and bar.input.value.strip())
+
+    def typing(self: Any) -> bool:
+        """The focus is in a text box (where n and N are letters)."""
+        return isinstance(self.focused, (Input, TextArea))
+
+    async def action_search_step(self: Any, step: int) -> None:
+        """n / N: the search's next (earlier) or previous (later) match."""
+        bar = self.query_one(SearchBar)
+        if self.search_open():
+            await self.on_search_bar_moved(SearchBar.Moved(bar.input.value, step))
+
+    async def action_search_jump(self: Any, step: int) -> None:
+        """Ctrl+G / Ctrl+Shift+G: the same, from the search box or the editor."""
+        await self.action_search_step(step)
 
     async def _widget_of(self: Any, match: Match) -> Any:
         """The widget showing a match, brought into view (its turn's cells shown for a cell)."""

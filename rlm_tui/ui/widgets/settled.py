@@ -1,25 +1,57 @@
-"""A finished answer drawn as one widget.
+"""A finished answer drawn as one widget, its lines kept per width.
 
 Textual's ``Markdown`` widget mounts a widget per block (a short answer with a list and a code
 block is a dozen), and every mounted widget is laid out again whenever the chat's width changes:
-showing the side panes again (F4) or a resize. A turn that has ended no longer streams, so its
-answer is drawn by Rich's Markdown inside a single ``Static``; the streaming reply of a running
-turn keeps Textual's ``Markdown`` (it appends tokens without re-rendering the whole text).
+showing or hiding the side panes (F4), a resize. A turn that has ended no longer streams, so its
+answer is rendered by Rich's Markdown into lines, once per width: F4 flips between two widths,
+and the second time each costs a dictionary lookup instead of re-highlighting every code block.
+The streaming reply of a running turn keeps Textual's ``Markdown`` (it appends tokens cheaply).
 """
 
 from __future__ import annotations
 
 from rich.markdown import Markdown as RichMarkdown
-from textual.widgets import Static
+from textual.geometry import Size
+from textual.strip import Strip
+from textual.widget import Widget
+
+KEPT_WIDTHS = 4  # widths whose lines are kept (the chat's width with and without side panes)
 
 
-class SettledMarkdown(Static):
-    """Markdown that no longer changes, rendered as one block; ``source`` is its text."""
+class SettledMarkdown(Widget):
+    """Markdown that no longer changes; ``source`` is its text."""
 
     DEFAULT_CSS = """
     SettledMarkdown { height: auto; }
     """
 
     def __init__(self, source: str, *, code_theme: str = "monokai", classes: str | None = None) -> None:
-        super().__init__(RichMarkdown(source, code_theme=code_theme, hyperlinks=False), classes=classes)
+        super().__init__(classes=classes)
         self.source = source
+        self._markdown = RichMarkdown(source, code_theme=code_theme, hyperlinks=False)
+        self._lines: dict[tuple[int, str, str], list[Strip]] = {}
+
+    def _strips(self, width: int) -> list[Strip]:
+        style = self.rich_style
+        key = (width, self.app.theme, str(style))  # a new theme or style draws it again
+        strips = self._lines.get(key)
+        if strips is None:
+            if len(self._lines) >= KEPT_WIDTHS:
+                self._lines.clear()
+            console = self.app.console
+            lines = console.render_lines(
+                self._markdown, console.options.update(width=width, height=None), style=style, pad=True
+            )
+            strips = self._lines[key] = [Strip(line, width) for line in lines]
+        return strips
+
+    def get_content_width(self, container: Size, viewport: Size) -> int:
+        return container.width
+
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        return len(self._strips(width))
+
+    def render_line(self, y: int) -> Strip:
+        width = self.content_size.width
+        strips = self._strips(width)
+        return strips[y] if y < len(strips) else Strip.blank(width, self.rich_style)

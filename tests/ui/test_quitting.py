@@ -1,0 +1,61 @@
+"""Quitting: Ctrl+Q gives the terminal back at once with everything recorded, and an app closed
+while a turn still draws closes cleanly (its workers end before its widgets go)."""
+
+from __future__ import annotations
+
+import os
+
+from rlm_tui.llm.scripted import Reply
+from rlm_tui.services.catalog import Catalog
+from tests.cli.conftest import ROOT_SYSTEM
+from tests.fakes.provider import FakeProvider, Script
+from tests.ui.conftest import make_app, send, wait_for
+from tests.ui.terminal import Terminal
+
+RESTORED = (b"\x1b[?1049l", b"\x1b[?25h", b"\x1b[?1000l")  # alternate screen left, cursor, mouse off
+
+
+def test_ctrl_q_restores_the_terminal_and_leaves_the_session_recorded(tmp_path, monkeypatch):
+    script = Script()
+    script.on(system_contains=ROOT_SYSTEM, replies=["FINAL(recorded before quitting)"])
+    with FakeProvider(script) as provider:
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": str(tmp_path),
+            "RLM_HOME": str(tmp_path / "home"),
+            "ANTHROPIC_API_KEY": "test-key",
+            "ANTHROPIC_BASE_URL": provider.anthropic_base,
+            "TERM": "xterm-256color",
+            "LANG": "C.UTF-8",
+        }
+        terminal = Terminal.spawn([], env)
+        try:
+            terminal.wait_for("Ask anything")
+            terminal.child.send("remember this\r")
+            terminal.wait_for("recorded before quitting")
+            assert terminal.quit() == 0
+        finally:
+            terminal.child.close()
+    after = terminal.transcript.rpartition(RESTORED[0])[2]
+    assert RESTORED[0] in terminal.transcript and all(
+        seq in after or seq in terminal.transcript for seq in RESTORED
+    )
+    assert b"Traceback" not in terminal.after_exit()
+    monkeypatch.setenv("RLM_HOME", str(tmp_path / "home"))
+    with Catalog.open() as catalog:
+        sessions = catalog.list()
+    assert [(s.title, s.turns) for s in sessions] == [("remember this", 1)]
+
+
+async def test_closing_while_a_turn_streams_ends_its_workers_first(home):
+    """The app closes mid-turn (a reply streaming in): no redraw meets a removed widget."""
+    app = make_app(
+        responder=lambda request: Reply("Thinking about it " * 400, chunk_chars=8, chunk_delay=0.01)
+    )
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(app.startup_done.is_set, pilot)
+        await send(pilot, app, "a long reply, please")
+        await wait_for(lambda: 1 in app.chat.chat.assistants and app.chat.chat.assistants[1].drafting, pilot)
+        workers = [w for w in app.workers if not w.is_finished]
+        assert workers  # the send is still drawing when the app closes
+    assert all(w.is_finished for w in workers)  # and run_test raised nothing the app met
