@@ -364,7 +364,7 @@ def test_each_model_may_have_its_own_table_with_its_lines(home):
         ),
         (
             '[models."openai/x"]\ncontext_window = 4096\nwindow = 1\n',
-            "line 3: unknown setting 'window' in models.\"openai/x\" (known: context_window, max_output_tokens)",
+            "line 3: unknown setting 'window' in models.\"openai/x\" (known: allowed_fails, context_window, cooldown_seconds, deployments, fallbacks, max_output_tokens, routing)",
         ),
         (
             "[models.smollm2]\ncontext_window = 4096\n",

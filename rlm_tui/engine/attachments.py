@@ -35,8 +35,9 @@ def readable_problem(path: Path) -> str | None:
     return None
 
 
-def fingerprint(path: Path) -> tuple[int, float, str]:
-    """(bytes on disk, mtime, blake2b hex) of a file, or of a folder's listing of sizes and mtimes."""
+def fingerprint(path: Path, hash_file: bool = True) -> tuple[int, float, str]:
+    """(bytes on disk, mtime, blake2b hex) of a file, or of a folder's listing of sizes and mtimes.
+    ``hash_file=False``: a file's digest is left empty (the REPL takes it as it reads the file)."""
     digest = hashlib.blake2b(digest_size=16)
     if path.is_dir():
         total, latest = 0, path.stat().st_mtime
@@ -48,6 +49,8 @@ def fingerprint(path: Path) -> tuple[int, float, str]:
                 digest.update(f"{item.relative_to(path)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
         return total, latest, digest.hexdigest()
     st = path.stat()
+    if not hash_file:
+        return st.st_size, st.st_mtime, ""
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)

@@ -131,13 +131,19 @@ class Session:
             raise AttachmentError(problem)
         name = name or resolved.name
         try:
-            disk_bytes, mtime, digest = await asyncio.to_thread(fingerprint, resolved)
+            disk_bytes, mtime, digest = await asyncio.to_thread(fingerprint, resolved, False)
         except OSError as exc:
             raise AttachmentError(f"{resolved}: cannot be read ({exc.strerror or exc})") from None
         try:
             info = await self.repl.load_file(name, resolved, as_context=as_context)
         except SandboxError as exc:
             raise AttachmentError(f"could not load {resolved}: {exc}") from exc
+        digest = digest or info.get("digest") or ""
+        if not digest:  # a REPL that did not hash what it read: the file is hashed here
+            try:
+                disk_bytes, mtime, digest = await asyncio.to_thread(fingerprint, resolved)
+            except OSError as exc:
+                raise AttachmentError(f"{resolved}: cannot be read ({exc.strerror or exc})") from None
         attachment = Attachment(
             name, str(resolved.resolve()), info["type"] or "", info["size"] or 0, disk_bytes, mtime, digest
         )

@@ -58,3 +58,10 @@ class DeploymentsBackend(LiteLLMBackend):
                 "error", f"{self.pool.name}: litellm refused its deployments ({exc})"
             ) from None
         return await router.acompletion(**kwargs)
+
+    def _answered_by(self, response: Any) -> str | None:
+        """The deployment's own model (``openai/gpt-4o-mini``), which the Router names in the
+        response: the call is priced as that model, the pool's name having no price."""
+        hidden = getattr(response, "_hidden_params", None)
+        model = hidden.get("litellm_model_name") if isinstance(hidden, dict) else None
+        return model if isinstance(model, str) and model else None

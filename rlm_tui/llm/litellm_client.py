@@ -65,6 +65,10 @@ class LiteLLMBackend(StreamingBackend):
         """One request through litellm (``deployments`` sends it through litellm's Router)."""
         return await litellm.acompletion(**kwargs)
 
+    def _answered_by(self, response: Any) -> str | None:
+        """The model that answered, when it is not the one asked for (None: it is)."""
+        return None
+
     @property
     def url(self) -> str | None:
         """The API base given (None: the provider's own, which litellm knows)."""
@@ -85,6 +89,7 @@ class LiteLLMBackend(StreamingBackend):
                     if choice.finish_reason:
                         heard.stop_reason = choice.finish_reason
             reported = _usage_reported(response, usage)
+            heard.model = self._answered_by(response)
         except Exception as exc:
             raise self._failure(litellm, exc) from None
         if reported:
@@ -105,9 +110,10 @@ class LiteLLMBackend(StreamingBackend):
         reported = usage is not None and bool(
             (getattr(usage, "prompt_tokens", 0) or 0) + (getattr(usage, "completion_tokens", 0) or 0)
         )
+        model = self._answered_by(response)
         if not reported:
-            return text, Heard(stop_reason=stop_reason)
-        return text, Heard(usage=usage_of(usage), raw=usage, stop_reason=stop_reason)
+            return text, Heard(stop_reason=stop_reason, model=model)
+        return text, Heard(usage=usage_of(usage), raw=usage, stop_reason=stop_reason, model=model)
 
     def _failure(self, litellm: Any, exc: Exception) -> ProviderFailure:
         if isinstance(exc, ProviderFailure):

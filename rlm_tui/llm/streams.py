@@ -29,6 +29,8 @@ class Heard:
     usage: Usage | None = None  # as the server reported it, unpriced (None: it reported none)
     raw: Any = None  # the SDK's own usage record, for a cost function that wants it (litellm's)
     stop_reason: str | None = None  # None from a stream: it ended before the message was complete
+    # the model that answered, priced as such, when not the name asked for (one of its deployments)
+    model: str | None = None
 
 
 class StreamingBackend:
@@ -114,5 +116,5 @@ async def priced(request: ModelRequest, text: str, heard: Heard) -> Usage:
         estimate = Usage(
             input_tokens=estimate_tokens(prompt), output_tokens=estimate_tokens(text), estimated=True
         )
-        return await pricing.priced(request.model, estimate)
-    return await pricing.priced(request.model, heard.usage, raw=heard.raw)
+        return await pricing.priced(heard.model or request.model, estimate)
+    return await pricing.priced(heard.model or request.model, heard.usage, raw=heard.raw)

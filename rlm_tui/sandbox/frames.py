@@ -38,6 +38,10 @@ def is_str(v: Any) -> bool:
     return isinstance(v, str)
 
 
+def is_digest(v: Any) -> bool:
+    return isinstance(v, str) and len(v) <= 128 and all(c in "0123456789abcdef" for c in v)
+
+
 def is_opt_str(v: Any) -> bool:
     return v is None or isinstance(v, str)
 
@@ -72,7 +76,7 @@ REPLY_FIELDS: dict[str, dict[str, tuple[bool, Check]]] = {
     protocol.SNAPSHOT: {"snapshot": (True, lambda v: True)},  # checked with its blobs below
     protocol.RESTORE: {"failed": (True, is_str_dict)},
     protocol.SET_VARS: {},
-    protocol.LOAD_FILE: {"type": (False, is_str), "size": (False, is_count)},
+    protocol.LOAD_FILE: {"type": (False, is_str), "size": (False, is_count), "digest": (False, is_digest)},
     protocol.VAR_TABLE: {"text": (True, is_str), "rows": (True, is_rows)},
     protocol.RENDER_VALUE: {"found": (True, is_bool), "text": (False, is_str)},
     protocol.SHUTDOWN: {},

@@ -437,7 +437,8 @@ class Worker:
         self._data.files[name] = path
         if as_context:
             self._data.context = ("file", name)
-        return {"type": msg.get("type"), "size": msg.get("size")}
+        # the file's blake2b, taken by the worker as it read the file (so it is read once)
+        return {"type": msg.get("type"), "size": msg.get("size"), "digest": msg.get("digest")}
 
     async def _send_file(
         self, attachment: Attachment | str, name: str, as_context: bool, raw: bool = True

@@ -25,6 +25,7 @@ from rlm_tui.ui.commands import COMMANDS
 from rlm_tui.ui.leaving import leave_now, stop_workers
 from rlm_tui.ui.screens.chat import ChatScreen
 from rlm_tui.ui.warmup import freeze_long_lived, in_background, warm_imports
+from rlm_tui.ui.widgets.settled import SettledMarkdown
 
 
 class RLMApp(App):
@@ -81,6 +82,8 @@ class RLMApp(App):
         for screen in self.screen_stack:
             if isinstance(screen, ChatScreen):
                 screen.cells.set_syntax(self.syntax_style())
+                for answer in screen.query(SettledMarkdown):
+                    answer.set_code_theme(self.syntax_style())
                 screen.tree.refresh_nodes(set(screen.tree.tree_nodes))
 
     # -- start-up --------------------------------------------------------------------------

@@ -18,7 +18,8 @@ import pytest
 from rlm_tui.cli import main
 from rlm_tui.config import load
 from rlm_tui.errors import ConfigError, ProviderError
-from rlm_tui.llm.base import Completion, Message, ModelRequest
+from rlm_tui.llm import pricing
+from rlm_tui.llm.base import Completion, Message, ModelRequest, Usage
 from rlm_tui.llm.deployments import Deployment, Pool
 from rlm_tui.llm.retry import RetryPolicy
 from rlm_tui.llm.router import ModelRouter
@@ -103,7 +104,7 @@ def test_sub_calls_are_spread_over_the_deployments_the_failing_one_cooled_down(s
         root_model="openai/root",
         policy=RetryPolicy(max_retries=2, base_delay=0.01),
         timeout=10,
-        pools={POOL: pool_of(servers, routing="latency-based-routing", allowed_fails=1, cooldown_seconds=60)},
+        pools={POOL: pool_of(servers, routing="least-busy", allowed_fails=1, cooldown_seconds=60)},
     )
     answered: list[Completion] = []
     lock = threading.Lock()
@@ -123,7 +124,7 @@ def test_sub_calls_are_spread_over_the_deployments_the_failing_one_cooled_down(s
     down = servers["down"][0].progress
     assert 1 <= len(down) <= 8, counts
     assert max(down) < CALLS // 2, down
-    # the fast one gets the traffic once the Router has timed both
+    # least-busy: the fast one, with fewer calls in flight, is picked more often
     assert counts["fast"] > counts["slow"], counts
     assert counts["fast"] + counts["slow"] == CALLS, counts  # each answered call went to one server once
     # usage is each reply's own, as the servers reported it
@@ -180,6 +181,19 @@ def test_a_pool_whose_deployments_fail_falls_back_to_another_pool(servers) -> No
     asyncio.run(run_batch(router, 4, 2, answered))
     assert [c.text for c in answered] == ["answer from fast"] * 4
     assert len(fast.requests) == 4
+
+
+def test_a_call_is_priced_as_the_deployment_that_answered(servers) -> None:
+    """The pool's name has no price; the deployment's model has one, and a cost limit needs it."""
+    _, fast = servers["fast"]
+    model = "openai/gpt-4o-mini"
+    pool = Pool(POOL, (Deployment(model, api_base=fast.openai_base, api_key_env="KEY_FAST"),))
+    router = ModelRouter(policy=RetryPolicy(max_retries=0), timeout=10, pools={POOL: pool})
+    answered: list[Completion] = []
+    asyncio.run(run_batch(router, 3, 3, answered))
+    expected = asyncio.run(pricing.priced(model, Usage(input_tokens=IN_TOKENS, output_tokens=OUT_TOKENS)))
+    assert expected.cost_usd  # the price table knows this model
+    assert [c.usage.cost_usd for c in answered] == [pytest.approx(expected.cost_usd)] * 3
 
 
 CONFIG = """\

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from rlm_tui.errors import WorkerRefused
 from rlm_tui.sandbox.worker import bigtext, files, textfile
 from rlm_tui.sandbox.worker.bigtext import BigText
 from rlm_tui.sandbox.worker.namespace import _pickle
@@ -234,3 +235,8 @@ async def test_tables_and_gz_through_the_worker(worker, tmp_path):
     await worker.load_file("notes.txt.gz", tmp_path / "notes.txt.gz")
     result = await worker.run_cell("print(repr(context))")
     assert result.output == repr("bonjour\n" * 3) + "\n"
+    (tmp_path / "cut.txt.gz").write_bytes(gzip.compress(b"x" * 1000)[:-12])
+    with pytest.raises(WorkerRefused, match=r"cut\.txt\.gz is truncated"):
+        await worker.load_file("cut.txt.gz", tmp_path / "cut.txt.gz")
+    result = await worker.run_cell("print(len(context))")
+    assert result.output == "24\n"  # the REPL goes on with what it had

@@ -184,7 +184,14 @@ class Worker:
             if hasattr(content, "__len__")
             else 0
         )
-        return {"type": type(content).__name__, "size": size}, []
+        from rlm_tui.sandbox.worker.textfile import DIGESTS
+
+        digest = DIGESTS.pop((name, ""), None) if msg["kind"] == "file" else None
+        DIGESTS.clear()
+        fields: dict[str, Any] = {"type": type(content).__name__, "size": size}
+        if digest:
+            fields["digest"] = digest
+        return fields, []
 
     def do_var_table(self, msg: dict[str, Any], blobs: list[bytes]) -> tuple[dict[str, Any], list[bytes]]:
         rows = self._rows()

@@ -139,8 +139,12 @@ def _self_overlapping(sub: str) -> bool:
 class BigText:
     """The text of a large attached file, read on demand (see the module's docstring)."""
 
-    def __init__(self, fd: int, name: str, key: tuple[str, str] = ("", ""), block: int = BLOCK) -> None:
+    def __init__(
+        self, fd: int, name: str, key: tuple[str, str] = ("", ""), block: int = BLOCK, digest: Any = None
+    ) -> None:
         self._fd = fd
+        self._hasher = digest  # a hashlib object fed by the indexing pass (the file is read once)
+        self.digest = ""
         self.name = name
         self._key = key
         self.nbytes = os.fstat(fd).st_size
@@ -165,6 +169,8 @@ class BigText:
             data = os.pread(self._fd, end - pos, pos)
             if len(data) != end - pos:
                 raise OSError(f"{self.name}: the file shrank while it was read")
+            if self._hasher is not None:
+                self._hasher.update(data)
             ascii_ = data.isascii()
             self._bytes.append(pos)
             self._chars.append(chars)
@@ -176,6 +182,8 @@ class BigText:
         self._bytes.append(size)
         self._chars.append(chars)
         self._len = chars
+        if self._hasher is not None:
+            self.digest, self._hasher = self._hasher.hexdigest(), None
         if size and last != b"\n":
             self.lines_count += 1
 

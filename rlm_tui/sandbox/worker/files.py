@@ -19,7 +19,7 @@ import socket
 from typing import Any
 
 from rlm_tui.sandbox.worker import bigtext, tables
-from rlm_tui.sandbox.worker.textfile import SNIFF, is_binary, text_of
+from rlm_tui.sandbox.worker.textfile import DIGESTS, SNIFF, digest_fd, hasher, is_binary, text_of
 
 NOT_INSTALLED = {".zst": "zstandard", ".parquet": "pyarrow", ".pdf": "pypdf"}
 
@@ -32,6 +32,7 @@ def load_fd(fd: int, name: str = "", key: tuple[str, str] = ("", "")) -> Any:
         return _gunzip(fd, name[:-3], key)
     suffix = os.path.splitext(lower)[1]
     if suffix in tables.KINDS and not is_binary(os.pread(fd, SNIFF, 0)):
+        digest_fd(fd, key)
         table = tables.Table(fd, name, tables.KINDS[suffix], key)
         bigtext.register(key, table)
         return table
@@ -47,13 +48,19 @@ def _gunzip(fd: int, inner: str, key: tuple[str, str]) -> Any:
     import shutil
     import tempfile
 
-    with os.fdopen(fd, "rb") as packed, tempfile.TemporaryFile(dir=".") as out:
+    with os.fdopen(fd, "rb") as raw, tempfile.TemporaryFile(dir=".") as out:
+        packed = _Hashing(raw)  # the compressed file's digest, taken as it is read
         try:
             with gzip.GzipFile(fileobj=packed) as stream:
                 shutil.copyfileobj(stream, out, 1 << 20)
+            packed.finish()
         except gzip.BadGzipFile:
-            packed.seek(0)
-            return packed.read()
+            raw.seek(0)
+            data = raw.read()
+            h = hasher()
+            h.update(data)
+            DIGESTS[key] = h.hexdigest()
+            return data
         except EOFError:
             raise OSError(f"{inner}.gz is truncated (the compressed stream ends early)") from None
         except OSError as exc:
@@ -62,7 +69,28 @@ def _gunzip(fd: int, inner: str, key: tuple[str, str]) -> Any:
             raise
         out.flush()
         copy = os.dup(out.fileno())
-    return load_fd(copy, inner, key)
+    content = load_fd(copy, inner, key)
+    DIGESTS[key] = packed.hexdigest  # the file attached is the compressed one
+    return content
+
+
+class _Hashing:
+    """A file object that hashes what is read through it (gzip reads it once, front to back)."""
+
+    def __init__(self, raw: Any) -> None:
+        self._raw, self._h, self.hexdigest = raw, hasher(), ""
+
+    def read(self, n: int = -1) -> bytes:
+        data = self._raw.read(n)
+        self._h.update(data)
+        return data
+
+    def finish(self) -> None:
+        self._h.update(self._raw.read())  # anything after the gzip stream still counts
+        self.hexdigest = self._h.hexdigest()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._raw, name)
 
 
 def receive(sock: socket.socket, load: int, kind: str, count: int, name: str = "") -> Any:
@@ -84,7 +112,13 @@ def receive(sock: socket.socket, load: int, kind: str, count: int, name: str = "
         for entry, error in batch["entries"]:
             seen += 1
             key = (name, entry if kind == "dir" else "")
-            out[entry] = f"<unreadable: {error}>" if error else load_fd(next(it), entry, key)
+            if error:
+                out[entry] = f"<unreadable: {error}>"
+                continue
+            try:  # one bad file (a truncated .gz) does not take the others down with it
+                out[entry] = load_fd(next(it), entry, key)
+            except OSError as exc:
+                out[entry] = f"<unreadable: {exc.strerror if exc.filename else exc}>"
     if kind == "file":
         (content,) = out.values()
         if isinstance(content, str) and content.startswith("<unreadable: "):

@@ -11,6 +11,26 @@ from typing import Any
 from rlm_tui.sandbox.worker import bigtext
 
 SNIFF = 8192
+# An attached file's blake2b, taken while it is read for loading (the host records it, so the
+# file is never read a second time just to hash it): key -> hex digest, taken by the reply.
+DIGESTS: dict[tuple[str, str], str] = {}
+
+
+def hasher() -> Any:
+    import hashlib
+
+    return hashlib.blake2b(digest_size=16)
+
+
+def digest_fd(fd: int, key: tuple[str, str]) -> None:
+    """Hash a file that loading does not read whole (a table, read on demand)."""
+    h, pos = hasher(), 0
+    while block := os.pread(fd, 1 << 20, pos):
+        h.update(block)
+        pos += len(block)
+    DIGESTS[key] = h.hexdigest()
+
+
 BIG_BYTES = 64 << 20  # a text file larger than this stays in its file (the worker's setting may change it)
 
 
@@ -30,7 +50,9 @@ def text_of(fd: int, name: str, key: tuple[str, str], owned: bool = True) -> Any
     ``owned`` descriptor is closed once read and its large text registered for snapshots."""
     size = os.fstat(fd).st_size
     if size > BIG_BYTES and not is_binary(os.pread(fd, SNIFF, 0)):
-        big = bigtext.BigText(fd, name, key)
+        big = bigtext.BigText(fd, name, key, digest=hasher() if owned else None)
+        if owned and big.digest:
+            DIGESTS[key] = big.digest
         if owned:
             bigtext.register(key, big)
         return big
@@ -39,6 +61,9 @@ def text_of(fd: int, name: str, key: tuple[str, str], owned: bool = True) -> Any
         data = fh.read()
     if owned:
         os.close(fd)
+        h = hasher()
+        h.update(data)
+        DIGESTS[key] = h.hexdigest()
     if is_binary(data[:SNIFF]):
         return data
     return data.decode("utf-8", errors="replace")

@@ -1,0 +1,47 @@
+"""An attached file is read once: the worker hashes it while it loads it, and the host records that
+digest without reading the file itself (issue 14: hashing never reads a file twice)."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+
+
+def host_read_bytes() -> int:
+    with open("/proc/self/io") as fh:
+        for line in fh:
+            if line.startswith("rchar:"):
+                return int(line.split()[1])
+    return 0
+
+
+def blake(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+async def test_a_file_is_hashed_by_the_read_that_loads_it(make_session, tmp_path):
+    harness = await make_session()
+    data = (b"a line of text for the record\n" * 400_000) + "é\n".encode()  # 12 MB
+    path = tmp_path / "notes.txt"
+    path.write_bytes(data)
+    before = host_read_bytes()
+    attachment = await harness.session.attach(path)
+    host_read = host_read_bytes() - before
+    assert attachment.digest == blake(data)
+    assert attachment.disk_bytes == len(data)
+    assert host_read < len(data) // 4  # the host never read the file through
+
+
+async def test_a_large_file_and_a_compressed_one_record_the_digest_of_the_file_on_disk(
+    make_session, tmp_path
+):
+    harness = await make_session()
+    packed = tmp_path / "log.txt.gz"
+    raw = b"x=1 y=2\n" * 50_000
+    packed.write_bytes(gzip.compress(raw))
+    attachment = await harness.session.attach(packed)
+    assert attachment.digest == blake(packed.read_bytes())
+    table = tmp_path / "rows.csv"
+    table.write_bytes(b"a,b\n1,2\n3,4\n")
+    attachment = await harness.session.attach(table, as_context=False)
+    assert attachment.digest == blake(table.read_bytes())
