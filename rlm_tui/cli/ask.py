@@ -52,6 +52,15 @@ def check_files(paths: list[str]) -> list[Path]:
     return checked
 
 
+def readable_size(path: Path) -> str:
+    from rlm_tui.services.formatting import file_size
+
+    try:
+        return file_size(path.stat().st_size)
+    except OSError:
+        return "size unknown"
+
+
 async def run(config: Config, request: AskRequest) -> tuple[int, dict[str, Any]]:
     from rlm_tui.cli.progress import ProgressLine
     from rlm_tui.services.workspace import Workspace
@@ -68,7 +77,11 @@ async def run(config: Config, request: AskRequest) -> tuple[int, dict[str, Any]]
         else:
             await workspace.new_session()
         for path in request.files:
-            await workspace.attach(path)
+            progress.attach_started(f"{path.name} ({readable_size(path)})")
+            try:
+                await workspace.attach(path)
+            finally:
+                progress.attach_finished()
         session_id = workspace.session.session_id
         try:
             result = await workspace.send(request.question)

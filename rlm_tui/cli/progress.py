@@ -40,6 +40,7 @@ class ProgressLine:
         self.estimated = False  # some counts are ours: the provider reported none
         self._last_draw = 0.0
         self._drawn = False
+        self.attaching: tuple[str, float] | None = None  # (what, since): a file being loaded
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, ModelDelta):
@@ -68,7 +69,18 @@ class ProgressLine:
             self.cost += cost
             self.cost_known = True
 
+    def attach_started(self, what: str) -> None:
+        """A file is being loaded (a large one takes a while): say so, with the time it has taken."""
+        self.attaching = (what, time.monotonic())
+        self._draw(force=True)
+
+    def attach_finished(self) -> None:
+        self.attaching = None
+
     def text(self) -> str:
+        if self.attaching is not None:
+            what, since = self.attaching
+            return f"attaching {what} | {time.monotonic() - since:.1f} s"
         if self.cost_unknown and not self.cost_known:
             cost = "cost unknown"  # never "$0.0000+?": nothing was priced at all
         else:

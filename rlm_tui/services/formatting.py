@@ -37,3 +37,13 @@ def money(value: float | None, known: bool = True) -> str:
     if value is None or (not known and not value):
         return "$?"
     return f"${value:.4f}" + ("" if known else "+?")
+
+
+def file_size(size: int) -> str:
+    """``1.2 KB``, ``3.0 GB``: a file's size for people (the app's chips, rlm ask's progress)."""
+    value = float(size)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{size} B"

@@ -105,3 +105,15 @@ async def test_the_live_line_keeps_time_while_no_event_comes():
     assert len(times) >= 3 and all(t >= 5.0 for t in times) and times == sorted(times)
     quiet = ProgressLine(io.StringIO(), live=False)
     await asyncio.wait_for(quiet.tick(every=0.01), 1)  # nothing to redraw off a terminal: it ends
+
+
+def test_a_file_being_attached_is_named_with_its_size_and_time_then_the_turn_shows():
+    out = io.StringIO()
+    progress = ProgressLine(out, live=True)
+    progress.attach_started("huge.log (10.0 GB)")
+    assert out.getvalue().endswith("attaching huge.log (10.0 GB) | 0.0 s")
+    progress.attach_finished()
+    progress(
+        ModelStarted(**BASE, node_id="t1.i1", model="m", depth=0, iteration=1, messages=[], prompt_chars=1)
+    )
+    assert progress.text().startswith("iteration 1 |")

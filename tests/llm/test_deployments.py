@@ -163,6 +163,33 @@ def test_a_pool_whose_deployments_all_fail_is_one_clear_provider_error(servers) 
     assert len(down.requests) == 1  # one deployment, tried once; no retry of ours was asked for
 
 
+def test_order_sends_every_call_to_the_first_until_it_fails(servers) -> None:
+    _, fast = servers["fast"]
+    _, slow = servers["slow"]
+    _, down = servers["down"]
+    servers["slow"][0].delay = 0.0
+
+    def run(first: FakeProvider, second: FakeProvider) -> list[Completion]:
+        pool = Pool(
+            POOL,
+            (
+                Deployment("openai/a", api_base=second.openai_base, api_key_env="KEY_FAST", order=2),
+                Deployment("openai/b", api_base=first.openai_base, api_key_env="KEY_FAST", order=1),
+            ),
+            allowed_fails=1,
+        )
+        router = ModelRouter(policy=RetryPolicy(max_retries=0), timeout=10, pools={POOL: pool})
+        answered: list[Completion] = []
+        asyncio.run(run_batch(router, 12, 4, answered))
+        return answered
+
+    assert len(run(slow, fast)) == 12
+    assert (len(slow.requests), len(fast.requests)) == (12, 0)  # order 1 takes them all
+    answered = run(down, fast)  # order 1 fails: order 2 answers, and the first is cooled down
+    assert [c.text for c in answered] == ["answer from fast"] * 12
+    assert len(fast.requests) == 12 and 1 <= len(down.requests) <= 6
+
+
 def test_a_pool_whose_deployments_fail_falls_back_to_another_pool(servers) -> None:
     _, down = servers["down"]
     _, fast = servers["fast"]

@@ -8,14 +8,9 @@ import time
 from rich.text import Text
 from textual.widgets import Static
 
+from rlm_tui.services.formatting import file_size
 
-def human_bytes(size: int) -> str:
-    value = float(size)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1024 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{size} B"
+human_bytes = file_size
 
 
 def chip_text(attachment) -> str:
