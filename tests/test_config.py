@@ -209,7 +209,7 @@ def test_an_unreadable_config_file_names_the_file(home):
         ("max_output_tokens = 3.5\n", "line 1: max_output_tokens must be a whole number, not 3.5"),
         ("model = 3\n", "line 1: model must be text, not 3"),
         ('model = ""\n', "line 1: model must not be empty"),
-        ("[limits.more]\nmax_depth = 3\n", "line 1: unknown setting 'more' (known: api_base, cell_timeout,"),
+        ("[limits.more]\nmax_depth = 3\n", "line 1: unknown setting 'more' (known: api_base, big_file_mb, cell_timeout,"),
     ],
 )
 def test_a_bad_value_in_the_file_is_said_in_our_words(home, text, message):
@@ -476,3 +476,19 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def test_the_sandbox_and_reply_caps_reach_the_engine_from_the_file(home):
+    config = load(
+        {
+            "max_cells_per_reply": 5,
+            "reply_output_chars": 9000,
+            "scratch_mb": 100,
+            "big_file_mb": 8,
+            "light_children": False,
+        }
+    )
+    settings = engine_settings(config)
+    assert (settings.max_cells_per_reply, settings.reply_output_chars) == (5, 9000)
+    assert settings.sandbox.scratch_bytes == 100 << 20 and settings.sandbox.big_file_bytes == 8 << 20
+    assert settings.sandbox.light_children is False

@@ -157,8 +157,21 @@ class Config(BaseSettings):
     model_output_chars: Whole = Field(
         20_000, ge=200, description="characters of a cell's output the model sees (head and tail)"
     )
-    memory_limit_mb: Whole = Field(8192, ge=64, description="memory of the REPL worker, in MiB")
-    max_processes: Whole = Field(64, ge=1, description="processes the REPL worker may start")
+    max_cells_per_reply: Whole = Field(20, ge=1, description="code blocks run from one model reply")
+    reply_output_chars: Whole = Field(
+        60_000, ge=200, description="characters of all of one reply's cell output the model sees"
+    )
+    memory_limit_mb: Whole = Field(8192, ge=64, description="memory of the REPL worker's whole tree, in MiB")
+    max_processes: Whole = Field(64, ge=1, description="processes the REPL worker's tree may hold")
+    scratch_mb: Whole = Field(
+        4096, ge=1, description="disk a session's REPL folder may use, and its largest file, in MiB"
+    )
+    big_file_mb: Whole = Field(
+        64, ge=1, description="an attached text file larger than this (MiB) is read from disk on demand"
+    )
+    light_children: bool = Field(
+        True, description="child RLMs' workers started by their parent's worker, inside its sandbox"
+    )
     session_wait: Number = Field(
         5.0,
         ge=0,

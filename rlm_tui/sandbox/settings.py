@@ -16,9 +16,8 @@ class SandboxSettings:
     interrupt_grace: float = 3.0  # seconds a cell gets to stop after an interrupt before a kill
     start_timeout: float = 30.0
     control_timeout: float = 30.0  # variable table, snapshots: they run model objects' methods
-    scratch_bytes: int = (
-        4 << 30
-    )  # the session folder's cap, and each file's (RLIMIT_FSIZE; bubblewrap's /tmp)
+    scratch_bytes: int = 4 << 30  # the session folder's cap, and each file's (RLIMIT_FSIZE; /tmp)
+    big_file_bytes: int = 64 << 20  # an attached text file larger than this is read on demand (BigText)
     isolation: str = "auto"  # auto (bubblewrap where it works) | bubblewrap | process
     light_children: bool = True  # a child RLM's worker is started by its parent's, in its sandbox
 
@@ -30,4 +29,5 @@ class SandboxSettings:
             "snapshot_max_bytes": self.snapshot_max_bytes,
             "snapshot_seconds": self.snapshot_seconds,
             "scratch_bytes": self.scratch_bytes,
+            "big_file_bytes": self.big_file_bytes,
         }

@@ -39,9 +39,14 @@ def engine_settings(config: Config) -> Any:  # -> EngineSettings
             model_output_chars=config.model_output_chars,
             memory_bytes=config.memory_limit_mb << 20,
             max_processes=config.max_processes,
+            scratch_bytes=config.scratch_mb << 20,
+            big_file_bytes=config.big_file_mb << 20,
+            light_children=config.light_children,
             isolation=config.sandbox,
         ),
         max_output_tokens=config.max_output_tokens,
+        max_cells_per_reply=config.max_cells_per_reply,
+        reply_output_chars=config.reply_output_chars,
     )
 
 
