@@ -132,8 +132,11 @@ class Screen:
         raise RuntimeError(f"never saw {needle!r}:\n{self.text()}")
 
 
-def quit_times(runs: int = 5) -> dict[str, float]:
-    """Ctrl+Q to the process's exit, with a session open (its REPL worker running)."""
+def quit_times(runs: int = 5, settle: float = 3.0) -> dict[str, float]:
+    """Ctrl+Q to the process's exit, with a session open (its REPL worker running), ``settle``
+    seconds after the sandbox shows in the status bar. Within the first second or so the provider
+    SDKs are still being imported in a background thread, which holds the GIL for long stretches
+    and delays every key (Ctrl+Q included) by up to ~100 ms; both cases are reported."""
     import pexpect
 
     times = []
@@ -142,7 +145,7 @@ def quit_times(runs: int = 5) -> dict[str, float]:
             term = Screen([], home)
             term.wait_for("Ask anything")
             term.wait_for("bubblewrap" if Path("/usr/bin/bwrap").exists() else "process")
-            time.sleep(0.5)  # the worker up and idle, as after a while of use
+            time.sleep(settle)
             started = time.perf_counter()
             term.child.sendcontrol("q")
             term.child.expect(pexpect.EOF, timeout=20)
@@ -204,7 +207,8 @@ def typing_while_opening(home: str, session_id: str) -> tuple[dict[str, float], 
 
 def main() -> None:
     hide, show = asyncio.run(f4_on_a_long_chat())
-    quits = quit_times()
+    quits = quit_times()  # idle, as after a while of use
+    early = quit_times(settle=0.5)  # right after start-up, the SDK imports still running
     with tempfile.TemporaryDirectory() as home:
         session_id = session_with_attachment(Path(home), ATTACHMENT_MB)
         echo, lost, typed = typing_while_opening(home, session_id)
@@ -217,9 +221,11 @@ def main() -> None:
             {"measure": "  F4 show panes (slowest)", "value": show["p90"] * ms, "unit": "ms"},
             {"measure": f"F4 hide panes, {TURNS}-turn chat (median)", "value": hide["median"] * ms,
              "unit": "ms", "target": "<= 100 ms", "ok": hide["median"] <= 0.1},
-            {"measure": "Ctrl+Q to process exit (median of 5)", "value": quits["median"] * ms, "unit": "ms",
+            {"measure": "Ctrl+Q to process exit, idle session (median of 5)", "value": quits["median"] * ms, "unit": "ms",
              "target": "<= 100 ms", "ok": quits["median"] <= 0.1},
             {"measure": "  Ctrl+Q (slowest)", "value": quits["p90"] * ms, "unit": "ms"},
+            {"measure": "Ctrl+Q 0.5 s after start-up, SDKs still importing (median of 5)",
+             "value": early["median"] * ms, "unit": "ms", "target": "<= 100 ms", "ok": early["median"] <= 0.1},
             {"measure": f"key to echo while a {ATTACHMENT_MB} MB session opens (median)",
              "value": echo["median"] * ms, "unit": "ms", "target": "<= 100 ms", "ok": echo["median"] <= 0.1},
             {"measure": "  key to echo (slowest)", "value": statistics.fmean([echo["p90"]]) * ms, "unit": "ms"},

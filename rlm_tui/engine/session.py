@@ -153,6 +153,22 @@ class Session:
             self.context_source = ("file", name)
         return attachment
 
+    async def detach(self, name: str) -> Attachment:
+        """Drop an attached file from ``files`` (and from the session's record at the next
+        snapshot); if it was ``context``, the latest other attached file is ``context`` again."""
+        attachment = self.attachments.get(name)
+        if attachment is None:
+            known = ", ".join(self.attachments) or "none"
+            raise AttachmentError(f"no attached file named {name!r} (attached: {known})")
+        try:
+            now = await self.repl.detach_file(name)
+        except SandboxError as exc:
+            raise AttachmentError(f"could not detach {name}: {exc}") from exc
+        del self.attachments[name]
+        if self.context_source == ("file", name):
+            self.context_source = ("file", now) if now else None
+        return attachment
+
     async def set_context_text(self, text: str, description: str) -> None:
         """Put a long message in ``context`` (also how a resumed session gets it back)."""
         self.context_source = ("text", text)

@@ -477,6 +477,29 @@ class Worker:
         self._data.context = ("file", name)
         await self._call(protocol.SET_VARS, values={}, context_file=name)
 
+    async def detach_file(self, name: str) -> str | None:
+        """Drop an attached file from ``files``; if it was ``context``, the latest other file is
+        ``context`` again (or nothing). Returns the name that is ``context`` now, if a file."""
+        if name not in self._data.files:
+            raise WorkerRefused(f"no attached file named {name!r}")
+        del self._data.files[name]
+        fields: dict[str, Any] = {"values": {}, "drop_file": name}
+        now: str | None = None
+        if self._data.context == ("file", name):
+            others = list(self._data.files)
+            if others:
+                now = others[-1]
+                self._data.context = ("file", now)
+                fields["context_file"] = now
+            else:
+                self._data.context = None
+                fields["values"] = {"context": None}
+                fields["describe"] = {"context": "nothing: no file is attached"}
+        elif self._data.context is not None and self._data.context[0] == "file":
+            now = self._data.context[1]
+        await self._call(protocol.SET_VARS, **fields)
+        return now
+
     # -- what the host reads out -------------------------------------------------------------
 
     async def take_snapshot(self, thorough: bool = False) -> Snapshot:

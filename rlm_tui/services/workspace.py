@@ -183,6 +183,12 @@ class Workspace:
             raise AttachmentError(problem)
         return await (await self.ensure_session()).session.attach(path, name)
 
+    async def detach(self, name: str) -> Any:
+        """Drop an attached file from the session's REPL (``files``, and ``context`` if it was)."""
+        if self.session is None:
+            raise AttachmentError("no file is attached")
+        return await self.session.detach(name)
+
     async def var_table(self) -> str:
         table, _ = await (await self.ensure_session()).session.repl.var_table(max_rows=None)
         return table

@@ -135,6 +135,16 @@ async def _theme(screen: Any, args: list[str]) -> None:
 async def _files(screen: Any, args: list[str]) -> None:
     from rlm_tui.ui.widgets.attachments import human_bytes
 
+    if args and args[0] == "detach":
+        if len(args) != 2 or screen.read_only_id:
+            raise UsageError("/files detach NAME: NAME is one of the names /files lists")
+        await screen.workspace.detach(args[1])
+        screen.refresh_chips()
+        session = screen.workspace.session
+        now = session.context_source if session is not None else None
+        after = f"`context` is {now[1]} now" if now and now[0] == "file" else "`context` is empty now"
+        await screen.chat.add_notice(f"detached {args[1]}: it is no longer in `files`; {after}")
+        return
     session = screen.workspace.session
     attached = list(session.attachments.values()) if session is not None and not screen.read_only_id else []
     if not attached:
@@ -156,7 +166,7 @@ async def _help(screen: Any, args: list[str]) -> None:
 COMMANDS: tuple[SlashCommand, ...] = (
     SlashCommand("/load", "PATH [as NAME]", "attach a file or folder (it becomes `context`)", _load,
                  (("Load a file", "/load "),), background=True),
-    SlashCommand("/files", "", "the attached files: name, type, size, path", _files,
+    SlashCommand("/files", "[detach NAME]", "the attached files: name, type, size, path; or drop one", _files,
                  (("Attached files", "/files"),)),
     SlashCommand("/vars", "", "the REPL variable table", _vars, (("REPL variables", "/vars"),)),
     SlashCommand("/model", "NAME", "switch the root model", _model, (("Root model", "/model "),)),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 from tests.engine.conftest import repl
 from tests.ui.conftest import make_app, send, turn_done, wait_for
@@ -64,3 +65,30 @@ async def test_a_file_still_loading_has_a_chip_that_says_so(home, tmp_path):
         await wait_for(lambda: chips(app) == ["📎 big.txt · 4.9 KB"], pilot)
         await wait_for(turn_done(app, 1), pilot)
         assert app.chat.model.turns[1].answer == "big.txt"  # the turn saw the file
+
+
+async def test_files_detach_drops_a_file_from_the_repl_and_its_chip(home, tmp_path):
+    (tmp_path / "a.txt").write_text("first file\n")
+    (tmp_path / "b.txt").write_text("second file\n")
+    app = make_app(root=[repl("FINAL(sorted(files) + [context])")])
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(app.startup_done.is_set, pilot)
+        await send(pilot, app, f"/load {tmp_path / 'a.txt'}")
+        await send(pilot, app, f"/load {tmp_path / 'b.txt'}")
+        await wait_for(lambda: len(chips(app)) == 2, pilot)
+        await send(pilot, app, "/files detach b.txt")  # the one that was `context`
+        await wait_for(lambda: len(chips(app)) == 1, pilot)
+        assert chips(app)[0].startswith("📎 a.txt")
+        notices = [str(n.render()) for n in app.chat.query(".notice")]
+        assert any("detached b.txt" in n and "`context` is a.txt now" in n for n in notices)
+        await send(pilot, app, "what is attached?")
+        await wait_for(turn_done(app, 1), pilot)
+        assert app.workspace.session.attachments.keys() == {"a.txt"}
+        assert json.loads(app.chat.model.turns[1].answer) == ["a.txt", "first file\n"]
+        await send(pilot, app, "/files detach nope")
+        await wait_for(
+            lambda: any(
+                "no attached file named 'nope'" in str(n.render()) for n in app.chat.query(".notice, .error")
+            ),
+            pilot,
+        )

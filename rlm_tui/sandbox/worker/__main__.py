@@ -145,6 +145,11 @@ class Worker:
                 current = []
             current.extend(items)  # in place: the model's references to `history` stay live
             values[name] = current
+        if msg.get("drop_file") is not None:  # a file detached: gone from `files`
+            files = dict(self.ns.host_values.get("files") or {})
+            files.pop(msg["drop_file"], None)
+            values["files"] = files
+            self.ns.descriptions["files"] = describe_files(files)
         if msg.get("context_file") is not None:  # `context` is an attached file again
             name = msg["context_file"]
             values["context"] = self.ns.host_values["files"][name]
