@@ -197,7 +197,8 @@ async def test_attached_files_reach_the_worker_as_descriptors_and_survive_a_rest
     os.symlink(tmp_path / "secret.txt", folder / "escape.txt")
     os.symlink(tmp_path, folder / "up")
     async with Worker(tmp_path / "s1", settings(mode)) as w:
-        assert await w.load_file("notes", tmp_path / "notes.txt") == {"type": "str", "size": 6}
+        info = await w.load_file("notes", tmp_path / "notes.txt")
+        assert (info["type"], info["size"]) == ("str", 6)
         await w.load_file("project", folder, as_context=False)
         show = "print(repr(context)); print(sorted(files['project'].items()))"
         expected = (

@@ -77,6 +77,7 @@ async def test_sixteen_children_in_flight_stay_under_25_processes(tmp_path, mode
     session = Session(
         engine, ScriptedClient(responder), lambda e: None, repl_factory=Worker, workdir=tmp_path / "s0"
     )
+    before = set(descendants(os.getpid()))  # left running by earlier tests: not this session's
     await session.start()
     peak = 0
     stop = asyncio.Event()
@@ -84,7 +85,7 @@ async def test_sixteen_children_in_flight_stay_under_25_processes(tmp_path, mode
     async def watch() -> None:
         nonlocal peak
         while not stop.is_set():
-            peak = max(peak, len(descendants(os.getpid())))
+            peak = max(peak, len(set(descendants(os.getpid())) - before))
             await asyncio.sleep(0.01)
 
     watcher = asyncio.create_task(watch())
@@ -136,16 +137,21 @@ async def test_a_crashed_child_is_restarted_with_its_variables(tmp_path, mode):
 
 @pytest.mark.parametrize("mode", MODES)
 async def test_killing_the_parent_ends_its_children(tmp_path, mode):
+    before = set(descendants(os.getpid()))  # what earlier tests left running is not ours to judge
     parent = Worker(tmp_path / "s0", settings(mode))
     await parent.start()
     children = [parent.child(f"t1_i1_c1_s{i}") for i in range(3)]
+
+    def ours() -> set[int]:
+        return set(descendants(os.getpid())) - before
+
     try:
         for child in children:
             await child.start()
-        assert len(descendants(os.getpid())) >= 4
+        assert len(ours()) >= 4
         await parent._kill()
         assert await wait_for(lambda: all(c._dead for c in children)), "a child's channel stayed open"
-        assert await wait_for(lambda: not descendants(os.getpid())), descendants(os.getpid())
+        assert await wait_for(lambda: not ours()), ours()
         late = parent.child("t1_i1_c1_s9")
         with pytest.raises(WorkerStartError, match="parent REPL"):
             await late.start()  # the engine then gives the child a sandbox of its own

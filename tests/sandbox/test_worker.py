@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 
 import pytest
@@ -293,7 +294,8 @@ async def test_load_file_reads_from_disk_in_the_worker(worker, tmp_path):
     (folder / "a.py").write_text("print('a')\n")
     (folder / "blob.bin").write_bytes(b"\x00\x01binary")
     info = await worker.load_file("notes.txt", text)
-    assert info == {"type": "str", "size": 18}
+    assert (info["type"], info["size"]) == ("str", 18)
+    assert info["digest"] == hashlib.blake2b(text.read_bytes(), digest_size=16).hexdigest()
     await worker.load_file("src", folder, as_context=False)
     result = await worker.run_cell("print(repr(context)); print(sorted(files)); print(files['src'])")
     assert result.output == (
