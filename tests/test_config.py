@@ -209,7 +209,10 @@ def test_an_unreadable_config_file_names_the_file(home):
         ("max_output_tokens = 3.5\n", "line 1: max_output_tokens must be a whole number, not 3.5"),
         ("model = 3\n", "line 1: model must be text, not 3"),
         ('model = ""\n', "line 1: model must not be empty"),
-        ("[limits.more]\nmax_depth = 3\n", "line 1: unknown setting 'more' (known: api_base, big_file_mb, cell_timeout,"),
+        (
+            "[limits.more]\nmax_depth = 3\n",
+            "line 1: unknown setting 'more' (known: api_base, big_file_mb, cell_timeout,",
+        ),
     ],
 )
 def test_a_bad_value_in_the_file_is_said_in_our_words(home, text, message):
