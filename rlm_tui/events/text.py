@@ -27,3 +27,23 @@ def utf8_safe(text: str) -> str:
     if _SURROGATE.search(text) is None:
         return text
     return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+
+
+def answer_markdown(answer: str) -> str:
+    """An answer as Markdown, the same in the app and the export: one that is JSON (a FINAL_VAR of
+    a dict or list) in a ```json fence, a Python dict or list (its repr) in a ```python one."""
+    import ast
+    import json
+
+    text = answer.strip()
+    if text[:1] in "{[" and text[-1:] in "}]":
+        try:
+            json.loads(text)
+        except ValueError:
+            try:
+                ast.literal_eval(text)
+            except (ValueError, SyntaxError, MemoryError, RecursionError):
+                return answer
+            return f"```python\n{text}\n```"
+        return f"```json\n{text}\n```"
+    return answer

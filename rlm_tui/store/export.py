@@ -3,13 +3,13 @@ format (metadata, then per turn a run_context and one iteration record per root 
 
 from __future__ import annotations
 
-import ast
 import json
 from datetime import datetime
 from typing import Any
 
 from rlm_tui.events import input_tokens, limit_name
 from rlm_tui.events.fold import SubCallRecord, TurnRecord, fold_turns
+from rlm_tui.events.text import answer_markdown
 from rlm_tui.store.sessions import SessionRow, Store
 
 OUTPUT_IN_MARKDOWN = 2000
@@ -57,7 +57,7 @@ def to_markdown(store: Store, session_id: str) -> str:
                 "",
             ]
         answer = (
-            _answer_markdown(turn.answer)
+            answer_markdown(turn.answer)
             if turn.answer is not None
             else f"_(no answer: the turn was {turn.outcome})_"
         )
@@ -83,22 +83,6 @@ def _calls_summary(calls: list[SubCallRecord]) -> str:
     order = ["finished", "error", "cancelled"]
     parts = sorted(outcomes.items(), key=lambda kv: (order.index(kv[0]) if kv[0] in order else 9, kv[0]))
     return f"{count}: " + ", ".join(f"{n:,} {'failed' if k == 'error' else k}" for k, n in parts) + "."
-
-
-def _answer_markdown(answer: str) -> str:
-    """An answer that is JSON (a FINAL_VAR of a dict or list) in a ```json fence, so it reads as data."""
-    text = answer.strip()
-    if text[:1] in "{[" and text[-1:] in "}]":
-        try:
-            json.loads(text)
-        except ValueError:
-            try:  # a Python dict or list (its repr): fenced as Python
-                ast.literal_eval(text)
-            except (ValueError, SyntaxError, MemoryError, RecursionError):
-                return answer
-            return f"```python\n{text}\n```"
-        return f"```json\n{text}\n```"
-    return answer
 
 
 def _summary(info: SessionRow) -> str:

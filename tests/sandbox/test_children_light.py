@@ -22,6 +22,7 @@ from rlm_tui.sandbox.process import PROCESS_CAPS, TREE_CAPS
 from rlm_tui.sandbox.settings import SandboxSettings
 from rlm_tui.sandbox.worker.guardian import descendants
 from tests.engine.conftest import repl
+from tests.sandbox.test_attacks_resources import FORK_BOMB
 
 HAS_BWRAP = shutil.which("bwrap") is not None
 MODES = [
@@ -161,23 +162,7 @@ async def test_killing_the_parent_ends_its_children(tmp_path, mode):
         await parent.close()
 
 
-CHILD_FORKS = """
-import os, time
-made = []
-for _ in range(300):
-    try:
-        pid = os.fork()
-    except OSError:
-        break
-    if pid == 0:
-        time.sleep(30)
-        os._exit(0)
-    made.append(pid)
-print('forked', len(made))
-for pid in made:
-    os.kill(pid, 9)
-    os.waitpid(pid, 0)
-"""
+CHILD_FORKS = FORK_BOMB  # the same bounded bomb, run in a child
 
 
 @pytest.mark.parametrize("mode", MODES)

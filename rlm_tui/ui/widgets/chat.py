@@ -7,8 +7,6 @@ turn ends, one final update replaces it with the answer.
 
 from __future__ import annotations
 
-import ast
-import json
 import re
 
 from rich.text import Text
@@ -19,6 +17,7 @@ from textual.widget import Widget
 from textual.widgets import Button, Markdown, Static
 
 from rlm_tui.events import limit_name, nodes
+from rlm_tui.events.text import answer_markdown
 from rlm_tui.services.formatting import plural
 from rlm_tui.ui.view_model import Turn
 from rlm_tui.ui.widgets.settled import SettledMarkdown
@@ -35,22 +34,6 @@ _REPL_FENCE = re.compile(r"^([ \t]*```)repl[ \t]*$", re.M)
 def reply_markdown(text: str) -> str:
     """A model reply for display: ```repl blocks are Python (highlighted, indentation kept)."""
     return _REPL_FENCE.sub(r"\1python", text)
-
-
-def answer_markdown(answer: str) -> str:
-    """An answer as Markdown; one that is JSON (a FINAL_VAR of a dict or list) shows as a code block."""
-    text = answer.strip()
-    if text[:1] in "{[" and text[-1:] in "}]":
-        try:
-            json.loads(text)
-        except ValueError:
-            try:  # a Python dict or list (its repr): fenced as Python
-                ast.literal_eval(text)
-            except (ValueError, SyntaxError, MemoryError, RecursionError):
-                return answer
-            return f"```python\n{text}\n```"
-        return f"```json\n{text}\n```"
-    return answer
 
 
 def _earlier_label(hidden: int) -> str:
