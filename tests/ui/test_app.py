@@ -372,3 +372,48 @@ async def test_the_model_command_says_the_window_and_where_it_came_from(home):
         await wait_for(
             lambda: any("sub-model is now scripted/other" in t and "unknown" in t for t in texts()), pilot
         )
+
+
+async def test_a_session_in_use_elsewhere_is_refused_in_one_line_and_the_app_goes_on(home, monkeypatch):
+    from rlm_tui.services.runtime import locks_root
+    from rlm_tui.services.session_lock import SessionLock
+
+    first = make_app(root=[repl("x = 41\nFINAL('stored x')")])
+    async with first.run_test(size=SIZE) as pilot:
+        await wait_for(first.startup_done.is_set, pilot)
+        await send(pilot, first, "store a number")
+        await wait_for(turn_done(first, 1), pilot)
+        session_id = first.workspace.session.session_id
+        await first.action_quit()
+
+    monkeypatch.setenv("RLM_SESSION_WAIT", "0.2")
+    other = SessionLock(locks_root(), session_id)  # another rlm process has the session open
+    await other.acquire(0)
+    try:
+        app = make_app(root=[repl("FINAL('fresh')")])
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(app.startup_done.is_set, pilot)
+            await pilot.press("ctrl+o")
+            await wait_for(lambda: app.screen.__class__.__name__ == "SessionsScreen", pilot)
+            table = app.screen.query_one("DataTable")
+            await wait_for(lambda: table.row_count == 1, pilot)
+            await pilot.press("r")  # resume it: refused, the session is in use
+
+            def refused() -> bool:
+                texts = [str(n.render()) for n in app.query(".notice")]
+                return any(f"session {session_id} is in use" in t for t in texts)
+
+            await wait_for(refused, pilot)
+            assert app.workspace.session is None or app.workspace.session.session_id != session_id
+            await pilot.press("escape")
+            await wait_for(lambda: app.screen is app.chat, pilot)
+            # the busy session stays on screen read-only; a new one is a key away
+            assert app.chat.read_only_id == session_id
+            await pilot.press("ctrl+n")
+            await wait_for(lambda: app.chat.read_only_id is None, pilot)
+            await send(pilot, app, "still works?")  # a new session, not the busy one
+            await wait_for(lambda: app.workspace.session is not None and turn_done(app, 1)(), pilot)
+            assert app.workspace.session.session_id != session_id
+            assert app.chat.model.turns[1].answer == "fresh"
+    finally:
+        other.release()
