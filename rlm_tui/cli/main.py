@@ -89,9 +89,11 @@ def _cmd_tui(args: argparse.Namespace) -> int:
 
         with Catalog.open() as catalog:
             session_id = catalog.resolve(session_id)
-    from rlm_tui.ui.app import RLMApp
+    from rlm_tui.ui.app import RLMApp, terminal_has_few_colours
 
-    RLMApp(config, session_id=session_id, resume_latest=args.resume).run()
+    RLMApp(
+        config, session_id=session_id, resume_latest=args.resume, few_colours=terminal_has_few_colours()
+    ).run()
     return EXIT_OK
 
 
@@ -103,9 +105,9 @@ def _cmd_view(args: argparse.Namespace) -> int:
     path = Path(args.path)
     events = load_log(path)
     config = _load_config(args)
-    from rlm_tui.ui.app import RLMApp
+    from rlm_tui.ui.app import RLMApp, terminal_has_few_colours
 
-    RLMApp(config, view=(path.name, events)).run()
+    RLMApp(config, view=(path.name, events), few_colours=terminal_has_few_colours()).run()
     return EXIT_OK
 
 

@@ -28,6 +28,11 @@ from rlm_tui.ui.warmup import freeze_long_lived, in_background, warm_imports
 from rlm_tui.ui.widgets.settled import SettledMarkdown
 
 
+def terminal_has_few_colours() -> bool:
+    """A 256-colour terminal (the CLI asks before it opens the app: see ``themes.few_colours``)."""
+    return themes.few_colours()
+
+
 class RLMApp(App):
     CSS_PATH = "app.tcss"
     TITLE = "rlm-tui"
@@ -42,8 +47,10 @@ class RLMApp(App):
         resume_latest: bool = False,
         view: tuple[str, list[Event]] | None = None,
         animate: bool = True,
+        few_colours: bool = False,
     ) -> None:
         super().__init__()
+        self.few_colours = few_colours  # a 256-colour terminal: themes with grey surfaces
         self.config = config
         self.workspace = Workspace(config, client=client)
         self.workspace.on_problem = self._problem
@@ -61,7 +68,7 @@ class RLMApp(App):
     # -- themes ----------------------------------------------------------------------------
 
     def _load_themes(self) -> None:
-        specs, self.theme_problems = themes.load_all()
+        specs, self.theme_problems = themes.load_all(few=self.few_colours)
         for spec in specs:
             self.register_theme(spec.theme)
             self.syntax_styles[spec.theme.name] = spec.syntax

@@ -6,7 +6,9 @@ so highlighting follows the theme. The chosen theme is remembered in the data fo
 
 from __future__ import annotations
 
+import os
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -70,14 +72,43 @@ def parse(text: str, source: str) -> ThemeSpec:
     return ThemeSpec(theme, syntax, source)
 
 
+SURFACES = ("background", "surface", "panel", "boost")
+
+
+def few_colours(environ: Mapping[str, str] | None = None) -> bool:
+    """A terminal of 256 colours (or fewer), not one that takes 24-bit colour."""
+    env = os.environ if environ is None else environ
+    if env.get("COLORTERM", "").lower() in ("truecolor", "24bit"):
+        return False
+    return "256" in env.get("TERM", "") or env.get("TERM", "") in ("xterm", "screen", "tmux", "linux")
+
+
+def for_few_colours(spec: ThemeSpec) -> ThemeSpec:
+    """The theme for a 256-colour terminal: its tinted dark or light surfaces would land on the
+    palette's saturated navy and teal cubes, so they become greys of the same lightness, which the
+    palette's grey ramp holds closely; the accents keep their colours."""
+    from dataclasses import replace as replace_field
+
+    from textual.color import Color
+
+    grey = {}
+    for key in SURFACES:
+        value = getattr(spec.theme, key, None)
+        if value:
+            h, _, lightness = Color.parse(value).hsl
+            grey[key] = Color.from_hsl(h, 0.0, lightness).hex
+    return ThemeSpec(replace_field(spec.theme, **grey), spec.syntax, spec.source)
+
+
 def user_theme_dir() -> Path:
     from rlm_tui.config import config_path
 
     return config_path().parent / "themes"
 
 
-def load_all() -> tuple[list[ThemeSpec], list[str]]:
-    """Every theme, shipped ones first; a user file with the same name replaces a shipped one.
+def load_all(few: bool = False) -> tuple[list[ThemeSpec], list[str]]:
+    """Every theme, shipped ones first; a user file with the same name replaces a shipped one
+    (on a 256-colour terminal, ``few``, with grey surfaces: ``for_few_colours``).
     Returns the themes and a message for each file that could not be used."""
     specs: dict[str, ThemeSpec] = {}
     problems: list[str] = []
@@ -94,6 +125,8 @@ def load_all() -> tuple[list[ThemeSpec], list[str]]:
             problems.append(str(exc))
             continue
         specs[spec.theme.name] = spec
+    if few:
+        return [for_few_colours(spec) for spec in specs.values()], problems
     return list(specs.values()), problems
 
 
