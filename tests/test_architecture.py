@@ -169,6 +169,8 @@ def test_the_worker_imports_only_the_standard_library_cloudpickle_and_the_protoc
             ok = (
                 top in sys.stdlib_module_names
                 or top == "cloudpickle"
+                # attached files' formats, imported only when such a file is attached (files.py)
+                or top in ("zstandard", "pypdf", "pyarrow")
                 or name in ("rlm_tui.sandbox.protocol", "rlm_tui.sandbox.rendering", "rlm_tui.sandbox")
                 or name.startswith("rlm_tui.sandbox.worker")
             )

@@ -45,3 +45,21 @@ async def test_a_large_file_and_a_compressed_one_record_the_digest_of_the_file_o
     table.write_bytes(b"a,b\n1,2\n3,4\n")
     attachment = await harness.session.attach(table, as_context=False)
     assert attachment.digest == blake(table.read_bytes())
+
+
+async def test_a_parquet_context_reaches_a_child_rlm_as_its_rows(make_session, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from tests.engine.conftest import repl
+
+    def respond(request):
+        if request.depth == 0:  # the root: one cell hands its whole table to a child
+            return repl("FINAL(rlm_query('how many Paris rows?', context))")
+        return repl("FINAL(str(sum(r['city'] == 'Paris' for r in context)) + ' ' + type(context).__name__)")
+
+    harness = await make_session(responder=respond, max_depth=2)
+    pq.write_table(pa.table({"city": ["Paris", "Lyon", "Paris"]}), tmp_path / "t.parquet")
+    await harness.session.attach(tmp_path / "t.parquet")
+    result = await harness.session.run_turn("count")
+    assert result.answer == "2 list"

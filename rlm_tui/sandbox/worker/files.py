@@ -4,7 +4,8 @@ The worker may see none of the user's paths (under bubblewrap it sees only its s
 so the host opens each file, checks it is a regular one, and passes the open descriptor on the
 files socket (``sandbox.fdpass``). A file of gigabytes still never passes through the host or a
 prompt. A text file becomes a str, or over ``BIG_BYTES`` a ``bigtext.BigText`` read from the
-descriptor on demand; a CSV/JSONL file a ``tables.Table``; a ``.gz`` file is decompressed (streamed)
+descriptor on demand; a CSV/JSONL file a ``tables.Table``, a Parquet file a
+``parquet.ParquetTable``, a PDF a ``pdftext.PdfText`` (their libraries imported only then); a ``.gz`` or ``.zst`` file is decompressed (streamed)
 into an unlinked file in the session folder and attached as what it holds; a binary file becomes
 bytes; a folder becomes a dict of relative path -> content for the files under it (hidden entries
 skipped by the host). Objects backed by a descriptor are registered under (attachment name, file
@@ -13,6 +14,7 @@ name) so a snapshot can hold them by reference (``bigtext.by_reference``).
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import socket
@@ -21,7 +23,13 @@ from typing import Any
 from rlm_tui.sandbox.worker import bigtext, tables
 from rlm_tui.sandbox.worker.textfile import DIGESTS, SNIFF, digest_fd, hasher, is_binary, text_of
 
-NOT_INSTALLED = {".zst": "zstandard", ".parquet": "pyarrow", ".pdf": "pypdf"}
+# A format whose library is missing here is attached as bytes, and the model told so. find_spec
+# looks for the library without importing it: it is imported only when such a file is attached.
+NOT_INSTALLED = {
+    ext: lib
+    for ext, lib in {".zst": "zstandard", ".parquet": "pyarrow", ".pdf": "pypdf"}.items()
+    if importlib.util.find_spec(lib) is None
+}
 
 
 def load_fd(fd: int, name: str = "", key: tuple[str, str] = ("", "")) -> Any:
@@ -30,7 +38,13 @@ def load_fd(fd: int, name: str = "", key: tuple[str, str] = ("", "")) -> Any:
     lower = name.lower()
     if lower.endswith(".gz"):
         return _gunzip(fd, name[:-3], key)
+    if lower.endswith(".zst") and ".zst" not in NOT_INSTALLED:
+        return _gunzip(fd, name[:-4], key, zst=True)
     suffix = os.path.splitext(lower)[1]
+    if suffix in (".pdf", ".parquet") and suffix not in NOT_INSTALLED:
+        rich = _rich(fd, name, key, suffix)
+        if rich is not None:
+            return rich
     if suffix in tables.KINDS and not is_binary(os.pread(fd, SNIFF, 0)):
         digest_fd(fd, key)
         table = tables.Table(fd, name, tables.KINDS[suffix], key)
@@ -39,7 +53,30 @@ def load_fd(fd: int, name: str = "", key: tuple[str, str] = ("", "")) -> Any:
     return text_of(fd, name, key)
 
 
-def _gunzip(fd: int, inner: str, key: tuple[str, str]) -> Any:
+def _rich(fd: int, name: str, key: tuple[str, str], suffix: str) -> Any:
+    """A PDF as its pages' text, a Parquet file as a table; None when the file cannot be parsed
+    (the caller attaches its bytes, and ``describe_content`` says why)."""
+    if suffix == ".pdf":
+        from rlm_tui.sandbox.worker import pdftext
+
+        content = pdftext.load(fd, name)
+        if content is None:
+            return None
+        digest_fd(fd, key)
+        os.close(fd)
+        return content
+    from rlm_tui.sandbox.worker import parquet
+
+    try:
+        table = parquet.ParquetTable(fd, name, key)
+    except Exception:  # any parse failure: attached as bytes, said so
+        return None
+    digest_fd(fd, key)
+    bigtext.register(key, table)
+    return table
+
+
+def _gunzip(fd: int, inner: str, key: tuple[str, str], zst: bool = False) -> Any:
     """Decompress, streaming, into an unlinked file in the session folder (the current folder):
     memory stays one buffer whatever the size, and the result is read like any attached file.
     A file that is not gzip is attached as its bytes."""
@@ -48,13 +85,23 @@ def _gunzip(fd: int, inner: str, key: tuple[str, str]) -> Any:
     import shutil
     import tempfile
 
+    ext = ".zst" if zst else ".gz"
+    if zst:
+        import zstandard
+
+        bad: tuple[type[BaseException], ...] = (zstandard.ZstdError,)
+    else:
+        bad = (gzip.BadGzipFile,)
     with os.fdopen(fd, "rb") as raw, tempfile.TemporaryFile(dir=".") as out:
         packed = _Hashing(raw)  # the compressed file's digest, taken as it is read
         try:
-            with gzip.GzipFile(fileobj=packed) as stream:
-                shutil.copyfileobj(stream, out, 1 << 20)
+            if zst:
+                _unzstd(zstandard, packed, out)
+            else:
+                with gzip.GzipFile(fileobj=packed) as stream:
+                    shutil.copyfileobj(stream, out, 1 << 20)
             packed.finish()
-        except gzip.BadGzipFile:
+        except bad:
             raw.seek(0)
             data = raw.read()
             h = hasher()
@@ -62,16 +109,32 @@ def _gunzip(fd: int, inner: str, key: tuple[str, str]) -> Any:
             DIGESTS[key] = h.hexdigest()
             return data
         except EOFError:
-            raise OSError(f"{inner}.gz is truncated (the compressed stream ends early)") from None
+            raise OSError(f"{inner}{ext} is truncated (the compressed stream ends early)") from None
         except OSError as exc:
             if exc.errno == errno.EFBIG:
-                raise OSError(f"{inner}.gz decompresses to more than this REPL's scratch limit") from None
+                raise OSError(f"{inner}{ext} decompresses to more than this REPL's scratch limit") from None
             raise
         out.flush()
         copy = os.dup(out.fileno())
     content = load_fd(copy, inner, key)
     DIGESTS[key] = packed.hexdigest  # the file attached is the compressed one
     return content
+
+
+def _unzstd(zstandard: Any, packed: Any, out: Any) -> None:
+    """Decompress every frame of a .zst stream into ``out``, one buffer at a time; a stream that
+    ends inside a frame is truncated (EOFError, as gzip says it)."""
+    decompressor = zstandard.ZstdDecompressor()
+    dobj, started = decompressor.decompressobj(), False
+    while chunk := packed.read(1 << 20):
+        while chunk:
+            started = True
+            out.write(dobj.decompress(chunk))
+            chunk = dobj.unused_data if dobj.eof else b""
+            if dobj.eof:
+                dobj, started = decompressor.decompressobj(), bool(chunk)
+    if started and not dobj.eof:
+        raise EOFError
 
 
 class _Hashing:
@@ -134,7 +197,12 @@ def describe_content(name: str, content: Any) -> str:
     if isinstance(content, bytes):
         lib = next((lib for ext, lib in NOT_INSTALLED.items() if name.lower().endswith(ext)), None)
         note = f" ({lib} is not installed here, so it is attached as bytes)" if lib else ""
+        if not note and name.lower().endswith((".pdf", ".parquet")):
+            note = " (it could not be parsed, so it is attached as bytes)"
         return f"binary file {name!r}: {len(content):,} bytes{note}"
+    describe = getattr(type(content), "describe", None)
+    if describe is not None and type(content).__module__.startswith("rlm_tui.sandbox.worker."):
+        return describe(content)
     if isinstance(content, bigtext.BigText):
         return (
             f"large file {name!r}: {len(content):,} chars, {content.lines_count:,} lines, read from disk on "

@@ -294,6 +294,9 @@ class Namespace:
         return notes
 
 
+CHILD_ROWS = 1_000_000  # rows of a Parquet table a child RLM may get as its context
+
+
 def _pickle(value: Any) -> bytes:
     """A child's ``context``. A file-backed text goes as its text (a child's REPL has not the
     file); past ``bigtext.MAX_TEXT`` characters that is refused with a line saying to slice."""
@@ -305,6 +308,13 @@ def _pickle(value: Any) -> bytes:
     value = settle(value)
     if isinstance(value, Table):
         value = value.text
+    elif type(value).__name__ == "ParquetTable":  # a child has not the file: its rows go
+        if len(value) > CHILD_ROWS:
+            raise ValueError(
+                f"a Parquet table of {len(value):,} rows is too large to pass to a child whole: pass "
+                f"a slice (context[:{CHILD_ROWS}]) or the rows it needs (context.filter(...))"
+            )
+        value = list(value)
     if isinstance(value, BigText):
         value = str(value)
     return cloudpickle.dumps(value)

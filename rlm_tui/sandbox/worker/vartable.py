@@ -37,10 +37,16 @@ def _count(n: int, unit: str) -> str:
 
 def _size(value: Any) -> str:
     from rlm_tui.sandbox.worker.bigtext import BigText
+    from rlm_tui.sandbox.worker.parquet import ParquetTable
+    from rlm_tui.sandbox.worker.pdftext import PdfText
     from rlm_tui.sandbox.worker.tables import Table
 
     if isinstance(value, Table):  # its rows are counted only when the code asks
         return _count(value.nbytes, "byte")
+    if isinstance(value, ParquetTable):  # the file's metadata holds the row count
+        return _count(len(value), "row")
+    if isinstance(value, PdfText):
+        return _count(len(value), "page")
     if isinstance(value, (str, BigText)):
         return _count(len(value), "char")
     if isinstance(value, (bytes, bytearray)):
