@@ -1,22 +1,20 @@
-"""litellm, imported once, lazily, and off the event loop.
+"""litellm, imported once, lazily, and off the event loop (``background.BackgroundImport``).
 
-Importing litellm takes seconds, and every model needs it (all prices come from it). So the import
-starts in a background thread as soon as a model client is built (``start``), and whoever needs
-litellm waits for that one import: an ``async`` caller without blocking the event loop (``get``),
-a synchronous one by blocking (``load``). ``LITELLM_LOCAL_MODEL_COST_MAP=True`` is set before the
-import, or litellm would fetch a price list over the network.
+Importing litellm takes seconds, and only the providers that go through it (and litellm's model
+map of context windows) need it: the import starts in a background thread when such a client is
+built (``start``), and whoever needs litellm waits for that one import: an ``async`` caller without
+blocking the event loop (``get``), a synchronous one by blocking (``load``).
+``LITELLM_LOCAL_MODEL_COST_MAP=True`` is set before the import, or litellm would fetch its model
+map over the network.
 """
 
 from __future__ import annotations
 
-import asyncio
 import os
-import threading
 from concurrent.futures import Future
 from typing import Any
 
-_lock = threading.Lock()
-_import: Future[Any] | None = None
+from rlm_tui.llm.background import BackgroundImport
 
 
 def _import_litellm() -> Any:
@@ -28,41 +26,25 @@ def _import_litellm() -> Any:
     return litellm
 
 
-def _run(future: Future[Any]) -> None:
-    try:
-        future.set_result(_import_litellm())
-    except BaseException as exc:  # an ImportError, or anything litellm raises at import
-        future.set_exception(exc)
+# looked up when the import runs: a test may hold ``_import_litellm`` back
+_import = BackgroundImport("import-litellm", lambda: _import_litellm())
 
 
 def start() -> Future[Any]:
     """Start importing litellm in a background thread, once; the future of that import."""
-    global _import
-    with _lock:
-        if _import is None:
-            _import = Future()
-            # Running, so that a cancelled waiter (``get``) cannot cancel the one shared import.
-            _import.set_running_or_notify_cancel()
-            threading.Thread(target=_run, args=(_import,), name="import-litellm", daemon=True).start()
-        return _import
+    return _import.start()
 
 
 def load() -> Any:
     """litellm, blocking until it is imported. Not for the event loop: use ``get`` there."""
-    return start().result()
+    return _import.result()
 
 
 async def get() -> Any:
     """litellm, awaiting its import without blocking the event loop."""
-    future = start()
-    if future.done():
-        return future.result()
-    return await asyncio.wrap_future(future)
+    return await _import.get()
 
 
 def loaded() -> Any | None:
     """litellm if its import has finished, else None (never waits)."""
-    future = _import
-    if future is None or not future.done() or future.exception() is not None:
-        return None
-    return future.result()
+    return _import.loaded()

@@ -8,13 +8,12 @@ A model the table has no price for costs ``None`` ("unknown"), never 0.
 
 from __future__ import annotations
 
-import asyncio
-import threading
 from concurrent.futures import Future
 from dataclasses import replace
 from typing import Any
 
 from rlm_tui.llm import litellm_loader
+from rlm_tui.llm.background import BackgroundImport
 from rlm_tui.llm.base import Usage
 
 # our provider names (litellm's) -> the price table's
@@ -26,8 +25,6 @@ TABLE_PROVIDERS = {
     "fireworks_ai": "fireworks",
     "bedrock": "aws",
 }
-_table_lock = threading.Lock()
-_table: Future[Any] | None = None
 _unpriced: set[tuple[str, str]] = set()  # (provider, model) the table does not know
 
 
@@ -44,25 +41,20 @@ def split(model: str) -> tuple[str | None, str]:
     return None, model
 
 
+def _import_prices() -> Any:
+    import genai_prices
+
+    return genai_prices
+
+
+# not installed, or broken: every price is unknown
+_table = BackgroundImport("import-prices", _import_prices)
+
+
 def load_table() -> Future[Any]:
     """Start importing the price table (genai-prices, bundled: no network) in a background thread,
     once: a tenth of a second that would otherwise stall the event loop when the first reply ends."""
-    global _table
-    with _table_lock:
-        if _table is None:
-            _table = Future()
-            _table.set_running_or_notify_cancel()
-            threading.Thread(target=_import_table, args=(_table,), name="import-prices", daemon=True).start()
-        return _table
-
-
-def _import_table(future: Future[Any]) -> None:
-    try:
-        import genai_prices
-
-        future.set_result(genai_prices)
-    except BaseException as exc:  # not installed, or broken: every price is unknown
-        future.set_exception(exc)
+    return _table.start()
 
 
 def _prices() -> Any:
@@ -123,9 +115,8 @@ def _cost(prices: Any, model: str, usage: Usage) -> float | None:
 
 async def cost_usd_async(model: str, usage: Usage, raw: Any = None) -> float | None:
     """``cost_usd``, awaiting the table's import without blocking the event loop."""
-    table = load_table()
     try:
-        prices = table.result() if table.done() else await asyncio.wrap_future(table)
+        prices = await _table.get()
     except Exception:
         return None
     return _cost(prices, model, usage)

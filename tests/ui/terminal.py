@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -12,6 +13,19 @@ import pyte
 
 RLM = str(Path(sys.executable).with_name("rlm"))
 COLS, ROWS = 140, 40
+
+
+def app_env(tmp_path: Path, anthropic_base: str) -> dict[str, str]:
+    """What `rlm` needs to talk to the loopback provider, in a home of its own."""
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(tmp_path),
+        "RLM_HOME": str(tmp_path / "home"),
+        "ANTHROPIC_API_KEY": "test-key",
+        "ANTHROPIC_BASE_URL": anthropic_base,
+        "TERM": "xterm-256color",
+        "LANG": "C.UTF-8",
+    }
 
 
 class Terminal:

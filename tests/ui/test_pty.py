@@ -3,11 +3,9 @@ watch the answer, a code cell and tree nodes appear on the screen, quit cleanly.
 
 from __future__ import annotations
 
-import os
-
 from tests.cli.conftest import ROOT_SYSTEM, repl
 from tests.fakes.provider import FakeProvider, Script
-from tests.ui.terminal import Terminal
+from tests.ui.terminal import Terminal, app_env
 
 
 def test_a_conversation_in_a_real_terminal(tmp_path):
@@ -18,15 +16,7 @@ def test_a_conversation_in_a_real_terminal(tmp_path):
     ])  # fmt: skip
     script.on(contains="Is 6*7 equal to 42", reply="yes")
     with FakeProvider(script) as provider:
-        env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "HOME": str(tmp_path),
-            "RLM_HOME": str(tmp_path / "home"),
-            "ANTHROPIC_API_KEY": "test-key",
-            "ANTHROPIC_BASE_URL": provider.anthropic_base,
-            "TERM": "xterm-256color",
-            "LANG": "C.UTF-8",
-        }
+        env = app_env(tmp_path, provider.anthropic_base)
         terminal = Terminal.spawn([], env)
         child = terminal.child
         try:

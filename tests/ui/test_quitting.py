@@ -3,14 +3,12 @@ while a turn still draws closes cleanly (its workers end before its widgets go).
 
 from __future__ import annotations
 
-import os
-
 from rlm_tui.llm.scripted import Reply
 from rlm_tui.services.catalog import Catalog
 from tests.cli.conftest import ROOT_SYSTEM
 from tests.fakes.provider import FakeProvider, Script
 from tests.ui.conftest import make_app, send, wait_for
-from tests.ui.terminal import Terminal
+from tests.ui.terminal import Terminal, app_env
 
 RESTORED = (b"\x1b[?1049l", b"\x1b[?25h", b"\x1b[?1000l")  # alternate screen left, cursor, mouse off
 
@@ -19,15 +17,7 @@ def test_ctrl_q_restores_the_terminal_and_leaves_the_session_recorded(tmp_path, 
     script = Script()
     script.on(system_contains=ROOT_SYSTEM, replies=["FINAL(recorded before quitting)"])
     with FakeProvider(script) as provider:
-        env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "HOME": str(tmp_path),
-            "RLM_HOME": str(tmp_path / "home"),
-            "ANTHROPIC_API_KEY": "test-key",
-            "ANTHROPIC_BASE_URL": provider.anthropic_base,
-            "TERM": "xterm-256color",
-            "LANG": "C.UTF-8",
-        }
+        env = app_env(tmp_path, provider.anthropic_base)
         terminal = Terminal.spawn([], env)
         try:
             terminal.wait_for("Ask anything")
