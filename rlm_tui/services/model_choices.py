@@ -9,9 +9,13 @@ with a short timeout; one that does not answer lists nothing.
 from __future__ import annotations
 
 import asyncio
+import json
 from dataclasses import dataclass
 from typing import Any
 
+MAX_LISTING_BYTES = 4 << 20  # an endpoint's /v1/models answer we read at most
+MAX_MODELS = 5000
+MAX_NAME = 200
 ENDPOINT_TIMEOUT = 2.0  # seconds the endpoint has to list its models
 
 
@@ -42,8 +46,10 @@ def endpoint_choices(listing: Any, provider: str) -> list[ModelChoice]:
     data = listing.get("data") if isinstance(listing, dict) else None
     if not isinstance(data, list):
         return []
-    names = [e["id"] for e in data if isinstance(e, dict) and isinstance(e.get("id"), str)]
-    return [ModelChoice(f"{provider}/{n}", "endpoint") for n in sorted(set(names))]
+    names = [
+        e["id"] for e in data[:MAX_MODELS] if isinstance(e, dict) and isinstance(e.get("id"), str) and e["id"]
+    ]
+    return [ModelChoice(f"{provider}/{n[:MAX_NAME]}", "endpoint") for n in sorted(set(names))]
 
 
 async def endpoint_models(api_base: str, provider: str) -> list[ModelChoice]:
@@ -52,12 +58,22 @@ async def endpoint_models(api_base: str, provider: str) -> list[ModelChoice]:
 
     from rlm_tui.llm.endpoints import server_root
 
-    try:
-        async with httpx.AsyncClient(timeout=ENDPOINT_TIMEOUT) as client:
-            response = await client.get(f"{server_root(api_base)}/v1/models")
+    async def listing() -> Any:
+        async with (
+            httpx.AsyncClient(timeout=ENDPOINT_TIMEOUT) as client,
+            client.stream("GET", f"{server_root(api_base)}/v1/models") as response,
+        ):
             response.raise_for_status()
-            return endpoint_choices(response.json(), provider)
-    except Exception:  # refused, timed out, not JSON: the endpoint lists nothing
+            body = bytearray()
+            async for chunk in response.aiter_bytes():
+                body += chunk
+                if len(body) > MAX_LISTING_BYTES:  # a server that never stops: not a model list
+                    raise ValueError("model listing too large")
+            return json.loads(body)
+
+    try:  # the whole answer within the timeout, however slowly the server drips it
+        return endpoint_choices(await asyncio.wait_for(listing(), ENDPOINT_TIMEOUT), provider)
+    except Exception:  # refused, timed out, too large, not JSON: the endpoint lists nothing
         return []
 
 

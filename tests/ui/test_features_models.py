@@ -95,3 +95,38 @@ def test_litellm_map_gives_chat_models_with_their_provider_and_window():
     assert anthropic and all(c.window for c in anthropic)
     assert not any(name.endswith("text-embedding-3-small") for name in names)  # not a chat model
     assert all("/" in name for name in names)  # as /model takes them: provider/name
+
+
+async def test_an_endpoint_that_never_stops_answering_lists_nothing_in_time():
+    """A hostile or broken server: a listing that drips forever, or one that never ends."""
+    stop = threading.Event()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(b'{"data": [')
+            while not stop.is_set():
+                try:
+                    self.wfile.write(b'{"id": "m"},' * (64 if self.path.startswith("/big") else 1))
+                    self.wfile.flush()
+                except OSError:
+                    return
+                if not self.path.startswith("/big"):
+                    stop.wait(0.1)  # a slow drip, each piece within the read timeout
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        loop = asyncio.get_running_loop()
+        for base in ("v1", "big/v1"):
+            started = loop.time()
+            assert await endpoint_models(f"http://127.0.0.1:{server.server_port}/{base}", "openai") == []
+            assert loop.time() - started < 5
+    finally:
+        stop.set()
+        server.shutdown()
