@@ -28,12 +28,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
+from _app_env import app_rlm  # noqa: E402
 from _report import RESULTS, report  # noqa: E402
 
 RLMS_VERSION = "0.1.3"
 RUNS = 5
 CONCURRENCY = 16
-RLM = str(Path(sys.executable).with_name("rlm"))
+RLM = app_rlm()  # the `rlm` of `make run`: installed from the app lock alone
 
 RLMS_SCRIPT = """
 import json, resource, sys, time

@@ -22,9 +22,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
+from _app_env import app_rlm  # noqa: E402
 from _report import report, summary  # noqa: E402
 
-RLM = str(Path(sys.executable).with_name("rlm"))
+RLM = app_rlm()  # the `rlm` of `make run`: installed from the app lock alone
 SIZE = (140, 40)
 TURNS = int(os.environ.get("BENCH_TURNS", 500))
 ATTACHMENT_MB = 200

@@ -19,9 +19,10 @@ import pyte
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _app_env import app_rlm
 from _report import report
 
-RLM = str(Path(sys.executable).with_name("rlm"))
+RLM = app_rlm()  # the `rlm` of `make run`: installed from the app lock alone
 RUNS = 7
 
 

@@ -45,6 +45,9 @@ class ProviderFailure(Exception):
         self.prompt_tokens = prompt_tokens  # context_window: the prompt's size, when the server said it
         # One last attempt to make when the retries run out (an empty reply's non-streaming request).
         self.fallback = fallback
+        # rate_limit: refused while other requests to the endpoint were in flight (the router
+        # lowers its limit and the call waits for it: not a strike against this call).
+        self.crowded = False
 
     @property
     def retryable(self) -> bool:

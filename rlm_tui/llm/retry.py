@@ -29,6 +29,9 @@ FAST_LOCALLY = frozenset({"connect", "empty_reply"})
 LOCAL_RETRIES = 1
 LOCAL_RETRY_DELAY = 0.25
 RATE_LIMIT_RETRIES = 8
+# 429s of a request sent while others to the same endpoint were in flight: the endpoint's limit is
+# being found (the router halves it), so such a refusal is a wait, not a strike; bounded all the same.
+CROWDED_RETRIES = 24
 
 
 @dataclass(frozen=True)
@@ -64,17 +67,21 @@ async def stream_with_retries(
     policy: RetryPolicy,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> AsyncIterator[TextDelta | Completion]:
-    attempt = 0
+    attempt = 0  # failures that count against the call
+    crowded = 0  # 429s while the endpoint's limit was being found (see CROWDED_RETRIES)
     while True:
         try:
             async for item in attempt_stream():
                 yield item
             return
         except ProviderFailure as failure:
-            attempt += 1
+            if failure.crowded and crowded < CROWDED_RETRIES and policy.retries_for(failure):
+                crowded += 1
+            else:
+                attempt += 1
             if attempt > policy.retries_for(failure):
                 if failure.fallback is None:
-                    raise provider_error(request.model, failure, attempt) from None
+                    raise provider_error(request.model, failure, attempt + crowded) from None
                 # One last attempt of another kind (bounded: it is never retried), which either
                 # answers or says what went wrong better than the failures before it.
                 try:
@@ -82,10 +89,10 @@ async def stream_with_retries(
                         yield item
                     return
                 except ProviderFailure as last:
-                    raise provider_error(request.model, last, attempt + 1) from None
-            delay = policy.delay(attempt, failure)
+                    raise provider_error(request.model, last, attempt + crowded + 1) from None
+            delay = policy.delay(max(attempt, 1), failure)
             if request.on_retry is not None:
-                request.on_retry(RetryInfo(request.model, attempt, delay, str(failure)))
+                request.on_retry(RetryInfo(request.model, attempt + crowded, delay, str(failure)))
             await sleep(delay)
 
 

@@ -150,6 +150,7 @@ class ModelRouter:
                 answered = True
             except ProviderFailure as failure:
                 if failure.kind == "rate_limit":
+                    failure.crowded = limit.in_flight > 1  # refused with others in flight
                     limit.refused(sent)
                 raise
             finally:

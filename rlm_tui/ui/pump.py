@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 from rlm_tui.events import Event
+from rlm_tui.ui.uninterrupted import whole
 from rlm_tui.ui.view_model import Changes, ViewModel
 
 INTERVAL = 1 / 30
@@ -45,4 +46,4 @@ class EventPump:
             events, self.pending = self.pending, []
             changes = self.model.apply_all(events)
             if changes:
-                await self.render(changes)
+                await whole(self.render(changes))  # a batch is drawn whole or not at all

@@ -88,3 +88,37 @@ def test_prices_come_from_litellms_map_and_unknown_stays_unknown():
     assert pricing.cost_usd("openai/a-model-nobody-priced", usage) is None
     assert pricing.context_window("anthropic/claude-sonnet-4-5") == 200_000
     assert pricing.context_window("openai/a-model-nobody-priced") is None
+
+
+async def test_a_429_while_the_endpoints_limit_is_being_found_is_a_wait_not_a_strike():
+    """Refused while other requests to the endpoint were in flight (the router lowers its limit):
+    the call waits and is answered, even after more such refusals than a call's retries; refused
+    alone, the usual retries count; and crowded refusals are bounded too."""
+
+    def refusals(n: int, *, crowded: bool):
+        left = [n]
+
+        async def attempt():
+            if left[0]:
+                left[0] -= 1
+                failure = ProviderFailure("rate_limit", "HTTP 429", retry_after=0.0)
+                failure.crowded = crowded
+                raise failure
+            yield Completion("answered", Usage())
+
+        return attempt
+
+    async def no_sleep(seconds):
+        pass
+
+    policy = RetryPolicy(max_retries=4)
+    seen: list[RetryInfo] = []
+    items = await _collect(stream_with_retries(refusals(20, crowded=True), _request(seen), policy, no_sleep))
+    assert [i.text for i in items] == ["answered"] and len(seen) == 20
+    assert [s.attempt for s in seen] == list(range(1, 21))  # each retry numbered as it happened
+
+    with pytest.raises(ProviderError):  # refused alone: the rate-limit retries, then a clear error
+        await _collect(stream_with_retries(refusals(20, crowded=False), _request([]), policy, no_sleep))
+    with pytest.raises(ProviderError) as caught:  # a provider that refuses everything, crowded or not
+        await _collect(stream_with_retries(refusals(10_000, crowded=True), _request([]), policy, no_sleep))
+    assert "after 33 attempts" in str(caught.value)  # 24 waits + 9 tries, then it stops

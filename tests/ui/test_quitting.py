@@ -47,3 +47,46 @@ async def test_closing_while_a_turn_streams_ends_its_workers_first(home):
         workers = [w for w in app.workers if not w.is_finished]
         assert workers  # the send is still drawing when the app closes
     assert all(w.is_finished for w in workers)  # and run_test raised nothing the app met
+
+
+async def test_a_worker_cancelled_while_it_removes_a_widget_leaves_a_clean_teardown():
+    """A redraw replaces a message's body when the app closes and cancels its worker: the removal
+    finishes and the app closes (Textual would otherwise cancel the removed widget's own task: its
+    parent's teardown then fails with a CancelledError, as a CI run once did, or never ends)."""
+    import asyncio
+
+    from textual.app import App
+    from textual.containers import Vertical
+    from textual.widgets import Static
+
+    from rlm_tui.ui.uninterrupted import whole
+
+    leaving, release, left = asyncio.Event(), asyncio.Event(), asyncio.Event()
+
+    class SlowToLeave(Static):
+        async def on_unmount(self) -> None:
+            leaving.set()
+            await release.wait()
+            left.set()
+
+    class Host(App):
+        def compose(self):
+            with Vertical(id="message"):
+                yield SlowToLeave("old body", id="body")
+
+        async def replace_body(self) -> None:
+            await whole(self.query_one("#body").remove())
+
+    app = Host()
+
+    async def close_mid_removal() -> None:
+        async with app.run_test() as pilot:
+            worker = app.run_worker(app.replace_body())
+            await leaving.wait()  # the removal is under way
+            worker.cancel()
+            await asyncio.sleep(0)  # the cancellation is delivered
+            release.set()
+            await pilot.pause()
+
+    await asyncio.wait_for(close_mid_removal(), timeout=30)  # a bound for failure, not a wait
+    assert left.is_set()  # the widget finished leaving

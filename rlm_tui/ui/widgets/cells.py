@@ -15,6 +15,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import Button, Static
 
+from rlm_tui.ui.uninterrupted import whole
 from rlm_tui.ui.view_model import Cell
 
 PAGE = 12  # cells of a turn drawn at first; "show earlier" adds this many more
@@ -134,7 +135,7 @@ class CellsView(VerticalScroll):
         self.turn = turn
         self.widgets.clear()
         self._earlier = cells[:-PAGE] if len(cells) > PAGE else []
-        await self.remove_children()
+        await whole(self.remove_children())
         if self._earlier:
             await self.mount(
                 Button(f"Show {min(PAGE, len(self._earlier))} earlier cells", id="earlier-cells")

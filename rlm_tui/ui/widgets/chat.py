@@ -19,6 +19,7 @@ from textual.widgets import Button, Markdown, Static
 from rlm_tui.events import limit_name, nodes
 from rlm_tui.events.text import answer_markdown
 from rlm_tui.services.formatting import plural
+from rlm_tui.ui.uninterrupted import whole
 from rlm_tui.ui.view_model import Turn
 from rlm_tui.ui.widgets.settled import SettledMarkdown
 
@@ -122,7 +123,7 @@ class AssistantMessage(Vertical):
         if isinstance(old, SettledMarkdown) and old.source == markdown:
             return
         await self.mount(SettledMarkdown(markdown, code_theme=self._code_theme(), classes="body"), after=old)
-        await old.remove()
+        await whole(old.remove())
 
     async def restart_draft(self) -> None:
         await self._stop_stream()
@@ -133,7 +134,7 @@ class AssistantMessage(Vertical):
         body = self.body
         if isinstance(body, SettledMarkdown):  # a reply streams into Textual's Markdown again
             await self.mount(Markdown("", classes="body"), after=body)
-            await body.remove()
+            await whole(body.remove())
             self._shown = ""
         await self._show("")
 
@@ -248,7 +249,7 @@ class ChatView(VerticalScroll):
         for turn in folded:
             self.assistants.pop(turn.number, None)
         self._hidden += folded
-        await self.remove_children(old)
+        await whole(self.remove_children(old))
         label = _earlier_label(len(self._hidden))
         buttons = self.query_children("#earlier")
         if buttons:
@@ -293,4 +294,4 @@ class ChatView(VerticalScroll):
         self.assistants.clear()
         self._hidden = []
         self.marker.display = self.reading_above = False
-        await self.remove_children([c for c in self.children if c is not self.marker])
+        await whole(self.remove_children([c for c in self.children if c is not self.marker]))
