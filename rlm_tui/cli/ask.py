@@ -77,7 +77,7 @@ async def run(config: Config, request: AskRequest) -> tuple[int, dict[str, Any]]
         else:
             await workspace.new_session()
         for path in request.files:
-            progress.attach_started(f"{path.name} ({readable_size(path)})")
+            progress.attach_started(f"{path.name} ({readable_size(path)})", workspace.attach_progress)
             try:
                 await workspace.attach(path)
             finally:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, TextIO
 
 from rlm_tui.events import (
@@ -21,6 +21,7 @@ from rlm_tui.events import (
     counts_as_a_call,
     usage_tokens,
 )
+from rlm_tui.services.formatting import read_so_far
 from rlm_tui.services.visible import visible
 
 NOTICE_KINDS = ("retry", "worker_restarted", "limit", "file_changed", "sandbox")
@@ -41,6 +42,7 @@ class ProgressLine:
         self._last_draw = 0.0
         self._drawn = False
         self.attaching: tuple[str, float] | None = None  # (what, since): a file being loaded
+        self.attach_progress: Callable[[], tuple[int, int] | None] | None = None  # (read, size)
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, ModelDelta):
@@ -69,18 +71,22 @@ class ProgressLine:
             self.cost += cost
             self.cost_known = True
 
-    def attach_started(self, what: str) -> None:
-        """A file is being loaded (a large one takes a while): say so, with the time it has taken."""
+    def attach_started(self, what: str, progress: Callable[[], tuple[int, int] | None] | None = None) -> None:
+        """A file is being loaded (a large one takes a while): say so, with how much of it has
+        been read (when ``progress`` can tell) and the time it has taken."""
         self.attaching = (what, time.monotonic())
+        self.attach_progress = progress
         self._draw(force=True)
 
     def attach_finished(self) -> None:
         self.attaching = None
+        self.attach_progress = None
 
     def text(self) -> str:
         if self.attaching is not None:
             what, since = self.attaching
-            return f"attaching {what} | {time.monotonic() - since:.1f} s"
+            done = read_so_far(self.attach_progress() if self.attach_progress is not None else None)
+            return f"attaching {what} | {done + ' | ' if done else ''}{time.monotonic() - since:.1f} s"
         if self.cost_unknown and not self.cost_known:
             cost = "cost unknown"  # never "$0.0000+?": nothing was priced at all
         else:

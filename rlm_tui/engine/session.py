@@ -153,6 +153,11 @@ class Session:
             self.context_source = ("file", name)
         return attachment
 
+    def attach_progress(self) -> tuple[int, int] | None:
+        """How far the file being attached has been read, (bytes, size), if the REPL can tell."""
+        probe = getattr(self.repl, "load_progress", None)
+        return probe() if probe is not None else None
+
     async def detach(self, name: str) -> Attachment:
         """Drop an attached file from ``files`` (and from the session's record at the next
         snapshot); if it was ``context``, the latest other attached file is ``context`` again."""

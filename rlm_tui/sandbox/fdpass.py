@@ -14,8 +14,9 @@ import json
 import os
 import socket
 import stat
+import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from rlm_tui.errors import AttachmentError
 
@@ -48,6 +49,12 @@ class Attachment:
     kind: str  # file | dir
     names: list[str]  # relative names (one empty name for a file)
     load: int
+    # A single file's descriptor kept by the host once sent: the worker's copy shares its offset,
+    # which the worker's loading moves forward as it reads (see ``read_so_far``).
+    _watch: int | None = None
+    size: int = 0
+    _over: bool = False  # ``done`` was called: nothing more is watched
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
     def open(cls, path: str) -> Attachment:
@@ -91,10 +98,31 @@ class Attachment:
         """Send every batch (blocking: run in a thread while the worker reads them)."""
         for data, fds in self.batches():
             try:
+                if self.kind == "file" and fds:
+                    with self._lock:
+                        if self._watch is None and not self._over:
+                            self.size = os.fstat(fds[0]).st_size
+                            self._watch = os.dup(fds[0])
                 socket.send_fds(sock, [data], fds)
             finally:
                 for fd in fds:
                     os.close(fd)
+
+    def read_so_far(self) -> tuple[int, int] | None:
+        """(bytes read, the file's size) while a single file loads, or None (a folder, not sent
+        yet, or done). The worker says nothing here: the count is the offset of the descriptor
+        it shares with ours, clamped to the size, so a worker that moves it only moves a gauge."""
+        with self._lock:
+            if self._watch is None or not self.size:
+                return None
+            return min(max(os.lseek(self._watch, 0, os.SEEK_CUR), 0), self.size), self.size
+
+    def done(self) -> None:
+        with self._lock:
+            self._over = True
+            fd, self._watch = self._watch, None
+        if fd is not None:
+            os.close(fd)
 
 
 def _walk(top: str) -> Iterator[str]:

@@ -62,6 +62,7 @@ class Worker:
         self._cell: CellRun | None = None
         self._data = HostData()
         self._files: socket.socket | None = None  # attached files go to the worker on this
+        self._loading: Attachment | None = None  # the file being attached, for its progress
         self._cgroup: Cgroup | None = None
         self._closing = False
         self._restart_lock = asyncio.Lock()
@@ -432,13 +433,23 @@ class Worker:
         path = os.fspath(Path(path).resolve())
         attachment = await asyncio.to_thread(Attachment.open, path)
         await self._ensure_alive()
-        msg = await self._send_file(attachment, name, as_context, raw=False)
+        self._loading = attachment
+        try:
+            msg = await self._send_file(attachment, name, as_context, raw=False)
+        finally:
+            self._loading = None
+            attachment.done()
         self._data.files.pop(name, None)
         self._data.files[name] = path
         if as_context:
             self._data.context = ("file", name)
         # the file's blake2b, taken by the worker as it read the file (so it is read once)
         return {"type": msg.get("type"), "size": msg.get("size"), "digest": msg.get("digest")}
+
+    def load_progress(self) -> tuple[int, int] | None:
+        """How far the file being attached has been read: (bytes, size), or None when unknown."""
+        loading = self._loading
+        return loading.read_so_far() if loading is not None else None
 
     async def _send_file(
         self, attachment: Attachment | str, name: str, as_context: bool, raw: bool = True

@@ -39,6 +39,24 @@ def money(value: float | None, known: bool = True) -> str:
     return f"${value:.4f}" + ("" if known else "+?")
 
 
+SIZE_UNITS = {"str": "chars", "BigText": "chars", "bytes": "bytes", "Table": "bytes",
+              "ParquetTable": "rows", "PdfText": "pages", "dict": "files"}  # fmt: skip
+
+
+def size_unit(type_name: str) -> str:
+    """What an attached file's size counts, by what it was loaded as (a table's rows are
+    counted only when asked: its size is its bytes)."""
+    return SIZE_UNITS.get(type_name, "items")
+
+
+def read_so_far(progress: tuple[int, int] | None) -> str:
+    """``37%`` of a file being attached, or "" when unknown."""
+    if not progress or progress[1] <= 0:
+        return ""
+    done, total = progress
+    return f"{min(100, done * 100 // total)}%"
+
+
 def file_size(size: int) -> str:
     """``1.2 KB``, ``3.0 GB``: a file's size for people (the app's chips, rlm ask's progress)."""
     value = float(size)

@@ -183,6 +183,10 @@ class Workspace:
             raise AttachmentError(problem)
         return await (await self.ensure_session()).session.attach(path, name)
 
+    def attach_progress(self) -> tuple[int, int] | None:
+        """How far the file being attached has been read: (bytes, size), or None when unknown."""
+        return self.session.attach_progress() if self.session is not None else None
+
     async def detach(self, name: str) -> Any:
         """Drop an attached file from the session's REPL (``files``, and ``context`` if it was)."""
         if self.session is None:

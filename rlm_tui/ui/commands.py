@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rlm_tui.errors import RlmError, UsageError
+from rlm_tui.services.formatting import size_unit
 
 Handler = Callable[[Any, list[str]], Awaitable[None]]  # (the chat screen, the arguments)
 
@@ -37,9 +38,8 @@ async def _load(screen: Any, args: list[str]) -> None:
     if len(args) >= 3 and args[-2] == "as":
         args, name = args[:-2], args[-1]
     attachment = await screen.attach_file(" ".join(args), name)  # a path with spaces, unquoted
-    unit = "chars" if attachment.type == "str" else "items"
     await screen.chat.add_notice(
-        f"attached {attachment.name}: {attachment.type}, {attachment.size:,} {unit}"
+        f"attached {attachment.name}: {attachment.type}, {attachment.size:,} {size_unit(attachment.type)}"
         " — it is `context` now, and in `files`"
     )
 
@@ -152,9 +152,8 @@ async def _files(screen: Any, args: list[str]) -> None:
         return
     lines = [f"{len(attached)} attached file(s), in `files` (the last one loaded is `context`):"]
     for a in attached:
-        unit = "chars" if a.type == "str" else "items"
         lines.append(
-            f"  {a.name} · {a.type}, {a.size:,} {unit} · {human_bytes(a.disk_bytes)} on disk · {a.path}"
+            f"  {a.name} · {a.type}, {a.size:,} {size_unit(a.type)} · {human_bytes(a.disk_bytes)} on disk · {a.path}"
         )
     await screen.chat.add_notice("\n".join(lines))
 

@@ -112,6 +112,11 @@ def test_a_file_being_attached_is_named_with_its_size_and_time_then_the_turn_sho
     progress = ProgressLine(out, live=True)
     progress.attach_started("huge.log (10.0 GB)")
     assert out.getvalue().endswith("attaching huge.log (10.0 GB) | 0.0 s")
+    read = [None]  # how far the host's gauge says the worker has read
+    progress.attach_started("huge.log (10.0 GB)", lambda: read[0])
+    assert progress.text().endswith("attaching huge.log (10.0 GB) | 0.0 s")  # not known yet
+    read[0] = (3_700_000_000, 10_000_000_000)
+    assert progress.text().startswith("attaching huge.log (10.0 GB) | 37% | ")
     progress.attach_finished()
     progress(
         ModelStarted(**BASE, node_id="t1.i1", model="m", depth=0, iteration=1, messages=[], prompt_chars=1)

@@ -3,6 +3,7 @@ and snapshots hold attached files by reference."""
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import pickle
 import re
@@ -213,7 +214,19 @@ async def test_a_large_file_is_searched_and_snapshotted_by_reference(worker, tmp
 async def test_worker_memory_stays_small_while_searching_a_1_gb_file(worker, tmp_path):
     path = tmp_path / "huge.log"
     at = _write_big(path, 1 << 30, "NEEDLE-7")
-    await worker.load_file("huge.log", path)
+    size = path.stat().st_size
+    loading = asyncio.ensure_future(worker.load_file("huge.log", path))
+    seen = []  # how far the load has read, as the host's gauge says while it runs
+    while not loading.done():
+        gauge = worker.load_progress()
+        if gauge is not None:
+            seen.append(gauge)
+        await asyncio.wait([loading], timeout=0.02)  # a poll, not a wait for anything
+    await loading
+    assert worker.load_progress() is None  # the load is over: no gauge left
+    assert all(total == size and 0 <= done <= size for done, total in seen)
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen)  # it only moves forward
+    assert any(0 < done < size for done, _ in seen), seen[:3]  # the app and rlm ask show it moving
     result = await worker.run_cell(
         "m = context.search('NEEDLE-7')\n"
         "hwm = next(l for l in open('/proc/self/status') if l.startswith('VmHWM'))\n"
@@ -241,3 +254,30 @@ async def test_tables_and_gz_through_the_worker(worker, tmp_path):
         await worker.load_file("cut.txt.gz", tmp_path / "cut.txt.gz")
     result = await worker.run_cell("print(len(context))")
     assert result.output == "24\n"  # the REPL goes on with what it had
+
+
+def test_the_load_gauge_is_the_shared_offset_and_a_worker_that_moves_it_only_moves_a_gauge(tmp_path):
+    import os
+    import socket
+
+    from rlm_tui.sandbox.fdpass import Attachment
+
+    path = tmp_path / "data.txt"
+    path.write_text("x" * 1000)
+    attachment = Attachment.open(str(path))
+    host_end, worker_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    with host_end, worker_end:
+        assert attachment.read_so_far() is None  # nothing sent yet
+        attachment.send(host_end)
+        _, fds, _, _ = socket.recv_fds(worker_end, 65536, 8)
+        (theirs,) = fds
+        try:
+            assert attachment.read_so_far() == (0, 1000)
+            os.lseek(theirs, 250, os.SEEK_SET)  # the worker reads a quarter
+            assert attachment.read_so_far() == (250, 1000)
+            os.lseek(theirs, 10**12, os.SEEK_SET)  # a worker that lies about how far it got
+            assert attachment.read_so_far() == (1000, 1000)
+            attachment.done()
+            assert attachment.read_so_far() is None
+        finally:
+            os.close(theirs)

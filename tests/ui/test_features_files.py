@@ -38,6 +38,7 @@ async def test_chips_show_each_attached_file_and_files_lists_them(home, tmp_path
         )
         listing = next(str(n.render()) for n in app.chat.query(".notice") if "2 attached" in str(n.render()))
         assert "notes.txt · str, 1,800 chars" in listing and str(tmp_path / "b.csv") in listing
+        assert "table · Table, 8 bytes" in listing  # what each size counts, by what it was loaded as
 
 
 async def test_a_file_still_loading_has_a_chip_that_says_so(home, tmp_path):
@@ -54,8 +55,11 @@ async def test_a_file_still_loading_has_a_chip_that_says_so(home, tmp_path):
             return await real_attach(path, name)
 
         app.workspace.attach = slow_attach
+        app.workspace.attach_progress = lambda: (1_250, 5_000)  # the host's gauge: a quarter read
         await send(pilot, app, f"/load {data}")
-        await wait_for(lambda: any(c.startswith("⏳ loading big.txt · 4.9 KB") for c in chips(app)), pilot)
+        await wait_for(
+            lambda: any(c.startswith("⏳ loading big.txt · 4.9 KB · 25% · ") for c in chips(app)), pilot
+        )
         prompt = app.chat.query_one("#prompt")
         await pilot.press("h", "i")  # the editor keeps working while it loads
         assert prompt.text == "hi"

@@ -169,6 +169,7 @@ class BigText:
             data = os.pread(self._fd, end - pos, pos)
             if len(data) != end - pos:
                 raise OSError(f"{self.name}: the file shrank while it was read")
+            os.lseek(self._fd, end, os.SEEK_SET)  # the offset the host shares: how far loading got
             if self._hasher is not None:
                 self._hasher.update(data)
             ascii_ = data.isascii()

@@ -28,6 +28,7 @@ def digest_fd(fd: int, key: tuple[str, str]) -> None:
     while block := os.pread(fd, 1 << 20, pos):
         h.update(block)
         pos += len(block)
+        os.lseek(fd, pos, os.SEEK_SET)  # the offset the host shares: how far loading got
     DIGESTS[key] = h.hexdigest()
 
 

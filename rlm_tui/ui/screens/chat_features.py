@@ -277,7 +277,7 @@ class ChatFeatures:
             size = target.stat().st_size if target.is_file() else 0
         except OSError:
             size = 0
-        chips.loading[key] = (time.monotonic(), size)
+        chips.loading[key] = (time.monotonic(), size, self.workspace.attach_progress)
         self.refresh_chips()
         timer = self.set_interval(0.5, self.refresh_chips)
         try:
