@@ -10,7 +10,7 @@ from datetime import datetime
 from rlm_tui.cli.exit_codes import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from rlm_tui.events import usage_tokens
 from rlm_tui.services.catalog import Catalog, SessionRow, recover_store
-from rlm_tui.services.formatting import clip, when
+from rlm_tui.services.formatting import clip, plural, when
 from rlm_tui.services.visible import json_safe, visible
 
 
@@ -123,7 +123,7 @@ def cmd_rm(catalog: Catalog, session_id: str, yes: bool) -> int:
     info = catalog.get(session_id)
     if not yes:
         print(
-            visible(f"Delete session {info.id} {info.title!r} ({info.turns} turns)? [y/N] "),
+            visible(f"Delete session {info.id} {info.title!r} ({plural(info.turns, 'turn')})? [y/N] "),
             end="",
             file=sys.stderr,
             flush=True,

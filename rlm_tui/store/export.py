@@ -89,7 +89,7 @@ def _summary(info: SessionRow) -> str:
     parts = [
         f"Session `{info.id}`",
         f"models {info.root_model} / {info.sub_model}",
-        f"{info.turns} turns",
+        f"{info.turns} turn{'' if info.turns == 1 else 's'}",
         f"{info.input_tokens + info.output_tokens:,} tokens",
         f"cost {info.cost_text()}",
         f"started {datetime.fromtimestamp(info.created):%Y-%m-%d %H:%M}",

@@ -246,8 +246,10 @@ def test_resolve_rename_delete(store):
 def test_exports(store):
     recorder = Recorder(store.db)
     record_turn(recorder, "s1", 1, "first question", "first answer")
+    assert "· 1 turn ·" in to_markdown(store, "s1")  # not "1 turns"
     record_turn(recorder, "s1", 2, "second question", "second answer")
     markdown = to_markdown(store, "s1")
+    assert "· 2 turns ·" in markdown
     for text in ("first question", "first answer", "second question", "second answer", "```python"):
         assert text in markdown
     lines = [json.loads(line) for line in to_jsonl(store, "s1").splitlines()]

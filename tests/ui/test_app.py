@@ -184,6 +184,11 @@ async def test_help_lists_every_binding_and_command(home):
         await pilot.press("f1")
         await wait_for(lambda: app.screen.__class__.__name__ == "HelpScreen", pilot)
         text = app.screen.query_one("Markdown").source
+        await wait_for(lambda: len(app.screen.query("MarkdownTableContent")) == 2, pilot)
+        rows = {  # the commands table as drawn: a "|" in a command's arguments is not a column
+            str(row[0]): str(row[1]) for row in app.screen.query("MarkdownTableContent").last().rows
+        }
+        assert rows["/export [md|jsonl] [PATH]"] == "write this session to a file"
         for binding in app.chat.BINDINGS:
             assert (binding.tooltip or binding.description) in text
         for command in (

@@ -32,3 +32,24 @@ def test_a_conversation_in_a_real_terminal(tmp_path):
         finally:
             child.close()
         assert len([r for r in provider.requests if ROOT_SYSTEM in r.system]) == 2
+
+
+def test_keys_typed_in_one_burst_after_enter_are_the_next_message(tmp_path):
+    """A paste without bracketed paste, or a fast typist: "first" Enter "second", in one write.
+    Enter takes "first"; "second" stays in the editor (it was lost, or merged into the first)."""
+    script = Script()
+    script.on(system_contains=ROOT_SYSTEM, replies=["FINAL(answered the first)"])
+    with FakeProvider(script) as provider:
+        env = app_env(tmp_path, provider.anthropic_base)
+        terminal = Terminal.spawn([], env)
+        try:
+            terminal.wait_for("Ask anything")
+            terminal.child.send("first\rsecond")
+            screen = terminal.wait_for("answered the first")
+            assert "You · turn 1" in screen and "second" in screen.split("You · turn 1", 1)[1]
+            assert "firstsecond" not in screen
+            assert terminal.quit() == 0
+        finally:
+            terminal.child.close()
+    sent = [r for r in provider.requests if ROOT_SYSTEM in r.system]
+    assert len(sent) == 1 and "firstsecond" not in str(sent[0].messages)

@@ -14,6 +14,7 @@ from textual.widgets import Footer, Static, Tree
 
 from rlm_tui.errors import RlmError
 from rlm_tui.events import Event, nodes
+from rlm_tui.services.formatting import size_unit
 from rlm_tui.ui import actions, commands
 from rlm_tui.ui.mentions import attachments_in
 from rlm_tui.ui.pump import EventPump
@@ -261,12 +262,10 @@ class ChatScreen(ChatFeatures, Screen):
         text = message.text
         self.query_one(PromptArea).forget_recall()
         if text.startswith("/") and not self.app.startup_done.is_set():
-            self.query_one(PromptArea).clear()  # typed while the session opens: run once it is open
-            self.run_command_when_ready(text)
+            self.run_command_when_ready(text)  # typed while the session opens: run once it is open
             return
         if text.startswith("/"):
             self.query_one(PromptArea).sent_history.remember(text)
-            self.query_one(PromptArea).clear()
             if commands.in_background(text):
                 self.run_worker(self.run_in_background(text), group="command")
             else:
@@ -277,11 +276,11 @@ class ChatScreen(ChatFeatures, Screen):
                 "This is a read-only view. Ctrl+R resumes the session; Ctrl+N starts a new one.",
                 severity="warning",
             )
+            self.query_one(PromptArea).give_back(text)
             return
         if self.workspace.busy or self.queued:  # sent when the turn ends, in order
             self.queue_message(text)
             return
-        self.query_one(PromptArea).clear()
         self.send(text)
 
     @work(group="turn")
@@ -298,14 +297,12 @@ class ChatScreen(ChatFeatures, Screen):
             for path in attachments_in(text):
                 attachment = await self.attach_file(path)
                 await self.chat.add_notice(
-                    f"attached {attachment.name} ({attachment.type}, {attachment.size:,})"
+                    f"attached {attachment.name} ({attachment.type}, {attachment.size:,} {size_unit(attachment.type)})"
                 )
             await self.workspace.send(text)
         except (RlmError, OSError) as exc:  # the app stays open and says why
             await self.chat.add_notice(f"✗ {exc}", error=True)
-            prompt = self.query_one(PromptArea)
-            if not prompt.text:  # nothing was sent: give the message back
-                prompt.text = text
+            self.query_one(PromptArea).give_back(text)  # nothing was sent: the message comes back
         finally:
             await self.pump.flush()
             self.refresh_status()

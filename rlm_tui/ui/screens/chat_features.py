@@ -105,9 +105,7 @@ class ChatFeatures:
     def queue_message(self: Any, text: str) -> None:
         self.queued.append(text)
         self.query_one(QueuedMessages).show(self.queued)
-        prompt = self.query_one(PromptArea)
-        prompt.clear()
-        prompt.forget_recall()
+        self.query_one(PromptArea).forget_recall()
 
     def take_back_queued(self: Any) -> str | None:
         """The newest queued message, taken out of the queue (to edit it, or drop it)."""

@@ -39,7 +39,7 @@ class HelpScreen(ModalScreen[None]):
             "",
         ]
         lines += ["## Commands", "", "| command | does |", "|---|---|"]
-        lines += [f"| `{c.name}` {c.args} | {c.help.replace('|', chr(92) + '|')} |" for c in COMMANDS]
+        lines += [f"| `{c.name}` {_cell(c.args)} | {_cell(c.help)} |" for c in COMMANDS]
         lines += [
             "",
             "`@path` in a message attaches that file or folder (Tab completes the path).",
@@ -48,3 +48,8 @@ class HelpScreen(ModalScreen[None]):
         ]
         with VerticalScroll(classes="dialog help"):
             yield Markdown("\n".join(lines))
+
+
+def _cell(text: str) -> str:
+    """Text for a Markdown table cell: a ``|`` in it (``[md|jsonl]``) would start a new column."""
+    return text.replace("|", "\\|")

@@ -165,7 +165,8 @@ class PromptArea(TextArea):
             event.stop()
             event.prevent_default()
             text = self.text.strip()
-            if text:  # the screen clears the editor once it takes the message
+            if text:  # taken at once: keys typed before the screen handles it stay in the editor
+                self.clear()
                 self.post_message(self.Submitted(text))
             return
         if event.key in ("shift+enter", "ctrl+j"):
@@ -207,6 +208,13 @@ class PromptArea(TextArea):
             "ctrl+home": chat.scroll_home,
             "ctrl+end": chat.scroll_end,
         }[key](animate=False)
+
+    def give_back(self, text: str) -> None:
+        """A message that was not sent returns to the editor (if nothing was typed since), with
+        the cursor at its end."""
+        if not self.text:
+            self.text = text
+            self.move_cursor(self.document.end)
 
     def forget_recall(self) -> None:
         """The editor was cleared or filled by the app: a new walk starts from the newest message."""
