@@ -119,6 +119,8 @@ class AssistantMessage(Vertical):
 
     async def _settle(self, markdown: str) -> None:
         """Draw ``markdown`` as one widget (the turn ended: nothing streams into it any more)."""
+        if not self.is_attached:  # removed meanwhile (the chat was reset, the app is closing)
+            return
         old = self.body
         if isinstance(old, SettledMarkdown) and old.source == markdown:
             return
@@ -132,7 +134,7 @@ class AssistantMessage(Vertical):
         who.set_class(True, "-draft")  # on the label: a class on the message would restyle every block
         who.update(self._label())
         body = self.body
-        if isinstance(body, SettledMarkdown):  # a reply streams into Textual's Markdown again
+        if isinstance(body, SettledMarkdown) and self.is_attached:  # a reply streams in again
             await self.mount(Markdown("", classes="body"), after=body)
             await whole(body.remove())
             self._shown = ""
