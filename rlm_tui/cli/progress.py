@@ -41,8 +41,8 @@ class ProgressLine:
         self.estimated = False  # some counts are ours: the provider reported none
         self._last_draw = 0.0
         self._drawn = False
-        self.attaching: tuple[str, float] | None = None  # (what, since): a file being loaded
-        self.attach_progress: Callable[[], tuple[int, int] | None] | None = None  # (read, size)
+        # A file being loaded: (what, since, how far it has been read: (bytes, size), if known)
+        self.attaching: tuple[str, float, Callable[[], tuple[int, int] | None] | None] | None = None
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, ModelDelta):
@@ -74,18 +74,16 @@ class ProgressLine:
     def attach_started(self, what: str, progress: Callable[[], tuple[int, int] | None] | None = None) -> None:
         """A file is being loaded (a large one takes a while): say so, with how much of it has
         been read (when ``progress`` can tell) and the time it has taken."""
-        self.attaching = (what, time.monotonic())
-        self.attach_progress = progress
+        self.attaching = (what, time.monotonic(), progress)
         self._draw(force=True)
 
     def attach_finished(self) -> None:
         self.attaching = None
-        self.attach_progress = None
 
     def text(self) -> str:
         if self.attaching is not None:
-            what, since = self.attaching
-            done = read_so_far(self.attach_progress() if self.attach_progress is not None else None)
+            what, since, progress = self.attaching
+            done = read_so_far(progress() if progress is not None else None)
             return f"attaching {what} | {done + ' | ' if done else ''}{time.monotonic() - since:.1f} s"
         if self.cost_unknown and not self.cost_known:
             cost = "cost unknown"  # never "$0.0000+?": nothing was priced at all
